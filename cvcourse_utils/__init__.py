@@ -1,0 +1,19 @@
+"""cvcourse_utils: the small, shared toolbox every cvcourse notebook imports.
+
+One concept per module:
+
+- ``device``     where tensors live (CPU, CUDA, Apple MPS) and mixed precision
+- ``seeding``    one call to make a run repeatable
+- ``fast``       the fast mode that tests use to shrink sizes and epochs
+- ``cache``      the one folder where datasets and trained models are kept
+- ``notebooks``  generating student labs from solution notebooks
+- ``checking``   the ``check`` cells that give students instant feedback
+- ``cli``        the ``cvcourse`` command
+"""
+from cvcourse_utils.checking import check
+from cvcourse_utils.device import autocast, get_device
+from cvcourse_utils.fast import fast_mode, per_mode
+from cvcourse_utils.seeding import seed_everything
+
+__all__ = ["autocast", "check", "fast_mode", "get_device", "per_mode", "seed_everything"]
+__version__ = "0.1.0"

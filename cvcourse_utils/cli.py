@@ -1,0 +1,129 @@
+"""The ``cvcourse`` command: ``doctor``, ``labs``, ``data`` and ``grade``."""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def doctor(_: argparse.Namespace) -> int:
+    """Print what is installed and whether it works; exit 1 with advice if the install is broken."""
+    problems: list[str] = []
+    print(f"Python        {platform.python_version()} ({sys.executable})")
+    for dist in ("torch", "torchvision", "jupyterlab", "ipywidgets", "numpy", "matplotlib", "scikit-learn"):
+        version = _version(dist)
+        print(f"{dist:<13} {version or 'MISSING'}")
+        if version is None:
+            problems.append(f"{dist} is not installed")
+    try:
+        import torch
+        import torchvision
+        from torchvision.ops import nms
+
+        from cvcourse_utils.device import get_device
+
+        boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
+        kept = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5).tolist()
+        ops_ok = kept == [0, 2]
+        print(f"torchvision ops {'work' if ops_ok else 'give wrong results'} (nms kept {kept})")
+        if not ops_ok:
+            problems.append("torchvision.ops.nms gives wrong results")
+        device = get_device()
+        name = torch.cuda.get_device_name(0) if device.type == "cuda" else ""
+        print(f"device        {device}{' (' + name + ')' if name else ''}")
+    except Exception as err:  # a broken torch/torchvision pair fails here
+        print(f"torch/torchvision do not work together: {type(err).__name__}: {err}")
+        problems.append("torch and torchvision are not a working pair")
+    from cvcourse_utils.cache import cache_dir
+
+    print(f"data cache    {cache_dir()} (set CVCOURSE_DATA to move it)")
+    if problems:
+        print("\nThe install is broken:\n  - " + "\n  - ".join(problems))
+        print("Fix: from the course folder run `make lab` again; if that does not help, delete .venv and rerun it.")
+        return 1
+    print("\nAll good.")
+    return 0
+
+
+def labs(args: argparse.Namespace) -> int:
+    """Regenerate labs/ from solutions/ (or, with --check, only report what is stale)."""
+    from cvcourse_utils.notebooks import MarkerError, NotebookError, generate_labs
+
+    try:
+        changed = generate_labs(args.root, check=args.check)
+    except (MarkerError, NotebookError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        if changed:
+            print("Labs out of date with their solutions (run `cvcourse labs`):\n  " + "\n  ".join(changed))
+            return 1
+        print("All labs are up to date.")
+        return 0
+    print("Wrote:\n  " + "\n  ".join(changed) if changed else "All labs were already up to date.")
+    return 0
+
+
+def data(args: argparse.Namespace) -> int:
+    from cvcourse_utils.datasets import DatasetUnavailableError, download
+
+    try:
+        path = download(args.name)
+    except (DatasetUnavailableError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.name} is ready in {path}")
+    return 0
+
+
+def grade(args: argparse.Namespace) -> int:
+    from cvcourse_utils.grading import grade_command
+
+    return grade_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cvcourse", description="Tools for the cvcourse computer-vision course.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="check the install: versions, device, torchvision ops, data cache")
+    p.set_defaults(func=doctor)
+
+    p = sub.add_parser("labs", help="generate labs/ from solutions/")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 and list stale or missing labs")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=labs)
+
+    p = sub.add_parser("data", help="datasets: `cvcourse data download NAME` fetches one ahead of class")
+    dsub = p.add_subparsers(dest="action", required=True)
+    d = dsub.add_parser("download", help="download a real dataset (mnist, fashion_mnist, cifar10) into the cache")
+    d.add_argument("name")
+    d.set_defaults(func=data)
+
+    p = sub.add_parser("grade", help="grade submitted notebooks into a gradebook")
+    p.add_argument("lab", help="the lab, e.g. lab01")
+    p.add_argument("submissions", nargs="+", type=Path, help="notebook files or folders of them")
+    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

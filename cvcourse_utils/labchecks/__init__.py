@@ -1,0 +1,1 @@
+"""The tasks of each lab (``labNN.py``), used by ``check`` cells and by the grader."""

@@ -1,0 +1,81 @@
+"""The `check` cell: passes on right answers, explains wrong ones, says when a task is not started."""
+import numpy as np
+import pytest
+import torch
+
+from cvcourse_utils import checking
+from cvcourse_utils.checking import Case, CheckFailed, Task, TaskNotDone, check, close, equal, to_plain
+
+GREY = Task(
+    name="demo_grey",
+    function="to_grey",
+    cases=(Case("4x5 image", lambda rng: (rng.random((4, 5, 3)),)), Case("1x1 image", lambda rng: (rng.random((1, 1, 3)),), seed=1)),
+    reference=lambda img: img @ np.array([0.299, 0.587, 0.114]),
+    compare=close(atol=1e-8),
+)
+
+
+@pytest.fixture(autouse=True)
+def demo_task(monkeypatch):
+    real = checking.get_task
+    monkeypatch.setattr(checking, "get_task", lambda name: GREY if name == "demo_grey" else real(name))
+
+
+def test_right_answer_passes(capsys):
+    check("demo_grey", lambda img: (img * [0.299, 0.587, 0.114]).sum(-1))
+    out = capsys.readouterr().out
+    assert "✓ 4x5 image" in out and "All 2 cases of 'demo_grey' pass." in out
+
+
+def test_a_tensor_answer_is_accepted():
+    check("demo_grey", lambda img: torch.from_numpy(img) @ torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64))
+
+
+def test_stub_says_the_task_is_not_done():
+    def to_grey(img):
+        raise NotImplementedError()
+
+    with pytest.raises(TaskNotDone, match="Task 'demo_grey' is not done yet: write `to_grey`"):
+        check("demo_grey", to_grey)
+
+
+def test_wrong_values_show_expected_and_actual(capsys):
+    with pytest.raises(CheckFailed, match="2 of 2 cases failed"):
+        check("demo_grey", lambda img: img.mean(-1))
+    out = capsys.readouterr().out
+    assert "✗ 4x5 image" in out and "values differ" in out and "expected:" in out and "actual:" in out
+
+
+def test_wrong_shape_is_named(capsys):
+    with pytest.raises(CheckFailed):
+        check("demo_grey", lambda img: img)
+    assert "expected shape (4, 5), got shape (4, 5, 3)" in capsys.readouterr().out
+
+
+def test_an_exception_in_student_code_is_reported_not_raised(capsys):
+    with pytest.raises(CheckFailed):
+        check("demo_grey", lambda img: img @ np.ones(4))
+    assert "raised ValueError" in capsys.readouterr().out
+
+
+class AlwaysEqual(np.ndarray):
+    def __eq__(self, other):
+        return True
+
+
+def test_objects_that_claim_equality_do_not_pass():
+    with pytest.raises(TypeError):
+        to_plain(object())
+    with pytest.raises(TypeError):
+        to_plain(np.zeros((4, 5)).view(AlwaysEqual))
+
+
+def test_nested_results_and_exact_comparison():
+    equal()([np.array([1, 2]), {"k": np.array(3)}], [np.array([1, 2]), {"k": np.array(3)}], ())
+    with pytest.raises(CheckFailed, match=r"result\[1\]\['k'\]"):
+        equal()([np.array([1, 2]), {"k": np.array(4)}], [np.array([1, 2]), {"k": np.array(3)}], ())
+
+
+def test_unknown_task_lists_the_known_ones():
+    with pytest.raises(KeyError, match="no task named 'nope'"):
+        checking.get_task("nope")

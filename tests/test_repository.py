@@ -1,0 +1,137 @@
+"""Repository-wide rules: notebooks without outputs, labs up to date, each lab stops at its first task,
+environment.yml agrees with pyproject.toml, and `make lab`'s server answers on /lab."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cvcourse_utils.checking import known_labs, lab_tasks
+from cvcourse_utils.notebooks import cell_source, generate_labs, read_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for d in ("lectures", "solutions", "labs") for p in (ROOT / d).glob("*.ipynb"))
+LABS = sorted((ROOT / "labs").glob("lab[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob("lab[0-9][0-9]_*.ipynb"))
+
+
+def test_there_is_a_course():
+    assert (ROOT / "lectures" / "01_images_and_arrays.ipynb").exists()
+    assert (ROOT / "solutions" / "lab01_images_and_arrays.ipynb").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebooks_are_committed_without_outputs(path):
+    nb = read_notebook(path)
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} cell {i} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebooks_follow_the_template(path):
+    nb = read_notebook(path)
+    text = "\n".join(cell_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert nb["cells"][0]["cell_type"] == "markdown" and cell_source(nb["cells"][0]).startswith("# ")
+    for heading in ("Learning goals", "Summary", "Further reading"):
+        assert heading in text, f"{path.name} has no '{heading}'"
+
+
+def test_every_lab_is_up_to_date():
+    assert generate_labs(ROOT, check=True) == []
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_solutions_use_no_magics_and_match_their_checks(path):
+    nb = read_notebook(path)
+    lab = path.name[:5]
+    tasks = {t.name: t for t in lab_tasks(lab)}
+    checked = []
+    for cell in nb["cells"]:
+        src = cell_source(cell)
+        if cell["cell_type"] == "code":
+            assert not re.search(r"^\s*[%!]", src, re.M), f"{path.name}: no IPython magics in solutions"
+            checked += re.findall(r"^check\(\"(\w+)\"", src, re.M)
+    assert checked == list(tasks), f"{path.name}: check cells {checked} != tasks in labchecks/{lab}.py {list(tasks)}"
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_each_lab_stops_at_its_first_task_with_a_clear_message(path, tmp_path):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    first = lab_tasks(path.name[:5])[0]
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    env = dict(os.environ, CVCOURSE_FAST="1")
+    with pytest.raises(CellExecutionError) as err:
+        client.execute(env=env) if "env" in NotebookClient.execute.__code__.co_varnames else client.execute()
+    message = str(err.value)
+    assert "TaskNotDone" in message and f"Task '{first.name}' is not done yet" in message, message[-2000:]
+
+
+def test_task_names_are_unique_across_labs():
+    names = [t.name for lab in known_labs() for t in lab_tasks(lab)]
+    assert len(names) == len(set(names))
+
+
+def _requirement_names(reqs):
+    return sorted(re.split(r"[<>=!~ \[]", r, maxsplit=1)[0].lower() for r in reqs)
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] == "cvcourse"
+    deps = env["dependencies"]
+    assert any(str(d).startswith("python") for d in deps) and "pip" in deps
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert any(line.startswith("-e .") for line in pip_section), "the pip section must install this package"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    listed = [line for line in pip_section if not line.startswith("-e")]
+    assert sorted(listed) == sorted(wanted), "environment.yml and pyproject.toml disagree"
+    assert _requirement_names(listed) == _requirement_names(wanted)
+
+
+def test_readme_shows_the_two_commands_first():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.index("make lab")
+    assert quick < readme.index("make test") < readme.index("## Syllabus")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_jupyterlab_answers_on_lab(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           "--IdentityProvider.token=", f"--ServerApp.root_dir={ROOT}"]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab", timeout=5) as reply:
+                    assert reply.status == 200 and b"JupyterLab" in reply.read()
+                    break
+            except OSError:
+                assert server.poll() is None, "jupyter lab exited"
+                assert time.time() < deadline, "jupyter lab did not answer on /lab"
+                time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
