@@ -6,8 +6,15 @@ One concept per module:
 - ``seeding``    one call to make a run repeatable
 - ``fast``       the fast mode that tests use to shrink sizes and epochs
 - ``cache``      the one folder where datasets and trained models are kept
+- ``datasets``   built-in datasets (shapes, digits, photos) and real ones (MNIST, CIFAR-10)
+- ``plots``      figures: image grids, templates, filters, boxes, masks, curves
+- ``training``   ``fit``, ``evaluate`` and ``predict``: the training loop every module shares
+- ``pretrained`` models trained once and cached (``get_or_train``)
+- ``gradcheck``  numerical gradients for checking backprop by hand
+- ``models``     small networks that several notebooks use
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
+- ``grading``    the sandboxed batch grader behind ``cvcourse grade``
 - ``cli``        the ``cvcourse`` command
 """
 from cvcourse_utils.checking import check

@@ -2,10 +2,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CVCOURSE_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two cores run two test workers; more threads per worker only make tiny models slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
