@@ -1,0 +1,143 @@
+"""What the grader writes: ``grades.csv``, ``feedback/<name>.md`` and ``.json``, ``logs/<name>.txt``.
+
+Feedback is for students: per task the points and each case's result. Public
+cases come with the check's message; hidden cases only with their name and
+whether they passed (a message could reveal the expected values). The logs
+(the tail of what each notebook printed) are for the instructor.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from cvcourse_utils.grading.grader import Grade
+from cvcourse_utils.grading.lab import Lab
+
+COLUMNS = ("file", "score", "max_score", "status")
+
+
+def number(x: float) -> str:
+    """``7.5``, ``10``, ``0.33``: the CSV and reports show points without trailing zeros."""
+    return f"{round(float(x), 2):g}"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write a whole file or nothing (a temporary file in the same folder, then a rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_out(out: Path) -> None:
+    """Create the output folders and prove they are writable (raises OSError with the reason)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("feedback", "logs"):
+        (out / sub).mkdir(exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+    os.close(fd)
+    os.unlink(probe)
+
+
+def csv_cell(text: str) -> str:
+    """A file name as a CSV cell that spreadsheets show as text, never run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_text(lab: Lab, grades: list[Grade]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*COLUMNS, *(t.name for t in lab.tasks)])
+    for g in grades:
+        points = {t.name: t.points for t in g.tasks}
+        writer.writerow([csv_cell(g.file), number(g.score), number(g.max_score), g.status, *(number(points.get(t.name, 0)) for t in lab.tasks)])
+    return buffer.getvalue()
+
+
+def write_csv(out: Path, lab: Lab, grades: list[Grade]) -> Path:
+    path = out / "grades.csv"
+    atomic_write(path, csv_text(lab, grades))
+    return path
+
+
+def feedback_json(lab: Lab, g: Grade) -> dict:
+    return {
+        "file": g.file, "lab": lab.name, "status": g.status, "score": g.score, "max_score": g.max_score,
+        "message": g.message, "sandbox": {"kind": g.sandbox_kind, "description": g.sandbox},
+        "tasks": [{"name": t.name, "function": t.function, "points": t.points, "max_points": t.max_points,
+                   "cases": [{"name": c.name, "hidden": True, "passed": c.passed} if c.hidden else
+                             {"name": c.name, "hidden": False, "passed": c.passed, "message": c.message} for c in t.cases]}
+                  for t in g.tasks],
+        "cell_errors": g.cell_errors, "notes": g.notes, "seconds": g.seconds,
+        "written_answers": [{"grade_id": gid, "points": points, "graded": "by hand"} for gid, points in lab.written],
+    }
+
+
+def _md(text: str) -> str:
+    return text.replace("\r", " ").replace("`", "'")
+
+
+def feedback_markdown(lab: Lab, g: Grade) -> str:
+    lines = [f"# Feedback: {lab.name}, {_md(g.file)}", "",
+             f"**Score: {number(g.score)} / {number(g.max_score)}** (status: {g.status})", ""]
+    if g.message:
+        lines += [f"> {_md(g.message)}", ""]
+    if g.status != "ok":  # nothing was checked: one line per task
+        lines += ["## Tasks", "", *(f"- `{t.name}` (function `{t.function}`): 0 / {number(t.max_points)}, not checked" for t in g.tasks), ""]
+    for t in g.tasks if g.status == "ok" else ():
+        lines += [f"## `{t.name}` (function `{t.function}`): {number(t.points)} / {number(t.max_points)}", ""]
+        for c in t.cases:
+            mark = "✓" if c.passed else "✗"
+            if c.hidden:
+                lines.append(f"- {mark} hidden case: {_md(c.name)}")
+            else:
+                lines.append(f"- {mark} {_md(c.name)}")
+                if c.message:
+                    lines += ["", "  ```", *("  " + line for line in c.message.replace("`", "'").splitlines()), "  ```", ""]
+        lines.append("")
+    if lab.written:
+        answers = ", ".join(f"`{gid}` ({number(points)} point{'s' if points != 1 else ''})" for gid, points in lab.written)
+        lines += ["## Written answers", "", f"Graded by hand, not part of the score above: {answers}.", ""]
+    if g.cell_errors or g.notes:
+        lines += ["## Notes", ""]
+        for e in g.cell_errors:
+            label = f" (`{_md(e['label'])}`)" if e.get("label") else ""
+            lines.append(f"- Cell {e['index']}{label} raised an error: `{_md(e['error'])}`")
+        lines += [f"- {_md(n)}" for n in g.notes]
+        lines.append("")
+    lines += ["## How this was graded", "",
+              "Your task cells were run with the lab's other cells as published (your edits to other cells are not used), "
+              "then each task's function was called on the public cases (the ones `check` runs) and on hidden cases. "
+              "Hidden cases show only whether they passed. A task earns its points in proportion to the cases it passes.", "",
+              f"Sandbox: {g.sandbox}.", ""]
+    return "\n".join(lines)
+
+
+def write_feedback(out: Path, stem: str, lab: Lab, g: Grade) -> None:
+    atomic_write(out / "feedback" / f"{stem}.md", feedback_markdown(lab, g))
+    atomic_write(out / "feedback" / f"{stem}.json", json.dumps(feedback_json(lab, g), indent=1, ensure_ascii=False) + "\n")
+    timing = ", ".join(f"{k} {v:.2f} s" for k, v in g.timing.items())
+    log = [f"{g.file}: {g.status} {number(g.score)}/{number(g.max_score)} in {g.seconds} s" + (f" (child: {timing})" if timing else ""),
+           f"sandbox: {g.sandbox}",
+           "--- stdout (tail) ---", g.stdout_tail, "--- stderr (tail) ---", g.stderr_tail]
+    atomic_write(out / "logs" / f"{stem}.txt", "\n".join(log) + "\n")
+
+
+def summary(lab: Lab, grades: list[Grade]) -> str:
+    """A short table for the terminal."""
+    width = min(max([len(g.file) for g in grades] + [4]), 60)
+    lines = [f"{'file':<{width}}  {'score':>11}  status"]
+    for g in grades:
+        name = g.file if len(g.file) <= width else "..." + g.file[-(width - 3):]
+        lines.append(f"{name:<{width}}  {number(g.score):>5} / {number(g.max_score):<3}  {g.status}")
+    counts = {s: sum(g.status == s for g in grades) for s in ("ok", "error", "timeout", "invalid", "killed")}
+    lines.append(f"{len(grades)} submission(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    return "\n".join(lines)

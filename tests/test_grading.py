@@ -1,0 +1,416 @@
+"""The batch grader (`cvcourse grade`): scores, gradebook, feedback, and hostile submissions.
+
+Fast tests cover the pieces (merge, plain-data format, names). The slow ones run real
+grading children: every lab with a grading file must give its reference full marks and
+its generated lab zero, and one batch of hostile lab-01 submissions, graded through the
+command line with --jobs 2, must give each its own row with the right status and only
+the points its honest code earns, while the honest submissions around them are graded
+normally.
+"""
+import copy
+import csv
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cvcourse_utils import cli
+from cvcourse_utils.checking import preview
+from cvcourse_utils.grading import grade_batch, sandbox, wire
+from cvcourse_utils.grading.gradebook import csv_cell
+from cvcourse_utils.grading.lab import available_labs, load_lab, load_lab_files
+from cvcourse_utils.grading.submission import InvalidNotebook, feedback_names, merge, parse_notebook, printable
+from cvcourse_utils.notebooks import cell_source, dumps_notebook, make_lab
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "grading_fixtures"
+GRADED_LABS = available_labs(ROOT)
+
+
+def fixture_lab():
+    return load_lab_files("lab99", FIXTURES / "lab99_fixture.json", FIXTURES / "lab99_tasks.py", FIXTURES / "lab99_grading.py")
+
+
+def cell_index(nb: dict, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def with_source(nb: dict, grade_id: str, source: str) -> dict:
+    nb = copy.deepcopy(nb)
+    nb["cells"][cell_index(nb, grade_id)]["source"] = source
+    return nb
+
+
+def write(folder: Path, name, nb_or_bytes) -> Path:
+    data = nb_or_bytes if isinstance(nb_or_bytes, bytes) else dumps_notebook(nb_or_bytes).encode("utf-8")
+    path = os.path.join(os.fsencode(folder), name if isinstance(name, bytes) else name.encode())
+    with open(path, "wb") as f:
+        f.write(data)
+    return Path(os.fsdecode(path))
+
+
+def read_csv(out: Path) -> list[dict]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def bubblewrap_works(tmp_path_factory):
+    if os.environ.get("CVCOURSE_GRADER_SANDBOX", "auto") == "none":
+        return False
+    work = tmp_path_factory.mktemp("probe")
+    return sandbox.prepare([ROOT], 1, work).kind == "bubblewrap"
+
+
+# --------------------------------------------------------------------------- pieces (fast)
+
+
+def test_merge_takes_solution_cells_by_grade_id_and_restores_everything_else():
+    lab = fixture_lab()
+    ref, stub = lab.reference, make_lab(lab.reference)
+    sub = with_source(ref, "fx_double", "def double(x):\n    return 3 * x")
+    sub = with_source(sub, "setup", "import numpy as np\nSCALE = 100.0  # an edited locked cell")
+    sub["cells"] = [c for c in sub["cells"][::-1] if c["metadata"]["nbgrader"]["grade_id"] != "fx_count"]  # reordered, one deleted
+    sub["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": "print('mine')"})
+    dup = copy.deepcopy(sub["cells"][0])
+    dup["metadata"]["nbgrader"]["grade_id"] = "fx_rows"
+    dup["source"] = "second copy: ignored"
+    sub["cells"].append(dup)
+    merged = merge(ref, stub, sub)
+    by_label = {c["label"]: c["source"] for c in merged.cells}
+    assert [c["index"] for c in merged.cells] == sorted(c["index"] for c in merged.cells), "reference order"
+    assert by_label["fx_double"] == "def double(x):\n    return 3 * x"
+    assert "SCALE = 2.0" in by_label["setup"], "locked cells come from the reference"
+    assert by_label["fx_rows"] == cell_source(ref["cells"][cell_index(ref, "fx_rows")]), "the first of two cells with one grade_id counts"
+    assert "raise NotImplementedError()" in by_label["fx_count"], "a deleted task cell runs as its stub"
+    assert not any(label.startswith("check_") for label in by_label), "check cells are not run"
+    assert "print('mine')" not in "".join(by_label.values())
+    notes = " ".join(merged.notes)
+    assert "`fx_count` is missing" in notes and "locked cell(s) had been edited" in notes and "you added were not run" in notes
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"{ not json", "not valid JSON"),
+    (json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": []}], "metadata": {}}).encode(), "nbformat-4"),
+    (b"[1, 2, 3]", "not an object"),
+    (json.dumps({"nbformat": 4, "cells": "none"}).encode(), "no list of cells"),
+    (b"\xff\xfe\x00garbage", "not valid JSON"),
+])
+def test_files_that_are_not_notebooks_are_invalid(data, problem):
+    with pytest.raises(InvalidNotebook, match=problem):
+        parse_notebook(data)
+
+
+def test_wire_round_trip_of_plain_values_and_public_objects():
+    import functools
+
+    import torch
+
+    from cvcourse_utils.labchecks import lab01
+
+    value = (np.arange(6.0).reshape(2, 3), torch.ones(2, dtype=torch.int64), 3, 2.5, True, None, "text",
+             {"k": [np.float32(1.5), (1, 2**80)]}, np.random.default_rng(7), functools.partial(lab01.random_image, height=2, width=3))
+    writer = wire.Writer()
+    blob = writer.dumps({"v": writer.encode(value)})
+    header, arrays = wire.loads(blob)
+    back = wire.decode(header["v"], arrays, objects=())
+    assert np.array_equal(back[0], value[0]) and isinstance(back[1], torch.Tensor) and back[1].dtype == torch.int64
+    assert back[2:7] == (3, 2.5, True, None, "text") and back[7]["k"][1] == (1, 2**80)
+    assert back[8].random() == np.random.default_rng(7).random(), "a generator arrives in the same state"
+    assert back[9](np.random.default_rng(0)).shape == (2, 3, 3)
+    with pytest.raises(wire.WireError):  # the grader reading results accepts plain data only
+        wire.decode(header["v"], arrays)
+
+
+def _npz(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _npy(array, allow_pickle=False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("members, problem", [
+    ({"a0.npy": _npy(np.array([{"evil": 1}], dtype=object), allow_pickle=True)}, "not allowed"),
+    ({"a0.npy": b"\x93NUMPY\x01\x00" + b"v\x00" + b"{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }".ljust(117) + b"\n"},
+     "more than"),
+    ({"../../evil.npy": _npy(np.zeros(1))}, "unexpected member"),
+    ({"a0.npy": _npy(np.zeros(3))}, "no header"),
+])
+def test_wire_rejects_pickles_huge_arrays_and_odd_members(members, problem):
+    with pytest.raises(wire.WireError, match=problem):
+        wire.loads(_npz(members))
+    with pytest.raises(wire.WireError):
+        wire.loads(b"not a zip file")
+
+
+def test_names_are_printable_safe_and_unique():
+    odd = Path(os.fsdecode(b"caf\xe9.ipynb"))
+    assert printable(odd) == "caf\\xe9.ipynb"
+    names = feedback_names([Path("a/alice.ipynb"), Path("b/alice.ipynb"), Path("../../etc/passwd"), odd, Path(".ipynb"), Path("Alice.ipynb")])
+    assert names == ["alice", "alice-2", "passwd", "caf_xe9", "submission", "Alice-3"]
+    assert all("/" not in n and "\\" not in n and not n.startswith(".") for n in names)
+    assert csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)" and csv_cell("alice.ipynb") == "alice.ipynb"
+
+
+# --------------------------------------------------------------------------- grading runs (slow)
+
+
+@pytest.mark.slow
+def test_fixture_lab_reference_full_marks_stub_zero_and_partial(tmp_path):
+    lab = fixture_lab()
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    write(subs, "1_reference.ipynb", lab.reference)
+    write(subs, "2_generated.ipynb", make_lab(lab.reference))
+    write(subs, "3_partial.ipynb", with_source(lab.reference, "fx_count", "def count_positive(x):\n    return int((x >= -0.5).sum())"))
+    (subs / ".ipynb_checkpoints").mkdir()
+    write(subs / ".ipynb_checkpoints", "1_reference-checkpoint.ipynb", lab.reference)
+    grades = grade_batch(lab, [subs], tmp_path / "out", jobs=2, timeout=60, hidden=[ROOT], progress=lambda s: None)
+    assert [(Path(g.file).name, g.status, g.score) for g in grades] == [
+        ("1_reference.ipynb", "ok", 4.0), ("2_generated.ipynb", "ok", 0.0), ("3_partial.ipynb", "ok", 3.33)]
+    counts = grades[2].tasks[2]
+    assert [c.passed for c in counts.cases] == [False, False, True], "only the all-negative case passes"
+    assert counts.points == 0.33, "a task earns its points in proportion to the cases it passes"
+    rows = read_csv(tmp_path / "out")
+    assert list(rows[0]) == ["file", "score", "max_score", "status", "fx_double", "fx_rows", "fx_count"]
+    assert [r["score"] for r in rows] == ["4", "0", "3.33"] and rows[1]["max_score"] == "4"
+    feedback = json.loads((tmp_path / "out" / "feedback" / "3_partial.json").read_text())
+    hidden = [c for t in feedback["tasks"] for c in t["cases"] if c["hidden"]]
+    assert hidden and all(set(c) == {"name", "hidden", "passed"} for c in hidden), "hidden cases: name and result only"
+    public = next(c for c in feedback["tasks"][2]["cases"] if not c["hidden"])
+    assert "values differ" in public["message"], "public cases explain what is wrong"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", GRADED_LABS)
+def test_reference_earns_full_marks_and_generated_lab_earns_zero(lab, tmp_path):
+    spec = load_lab(lab, ROOT)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    reference = write(subs, "reference.ipynb", spec.reference)
+    generated = write(subs, "generated.ipynb", make_lab(spec.reference, spec.notebook))
+    out = tmp_path / "out"
+    assert cli.main(["grade", lab, str(reference), str(generated), "--out", str(out), "--jobs", "2", "--timeout", "300",
+                     "--root", str(ROOT)]) == 0
+    rows = read_csv(out)
+    assert [(r["file"], r["status"]) for r in rows] == [(str(reference), "ok"), (str(generated), "ok")]
+    assert float(rows[0]["score"]) == float(rows[0]["max_score"]) == spec.max_score, (out / "feedback" / "reference.md").read_text()
+    assert float(rows[1]["score"]) == 0.0
+    assert all(float(rows[0][t.name]) == spec.points[t.name] for t in spec.tasks)
+
+
+def lab01_hostile_batch(ref: dict, out: Path) -> dict:
+    """Name -> (notebook JSON or raw bytes, expected status, expected per-task points relative to full marks)."""
+    to_grey = cell_source(ref["cells"][cell_index(ref, "to_grey")])
+    wrong_grey = "def to_grey(img):\n    return img.mean(axis=-1)\n"
+    stub_grey = "def to_grey(img):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    steal = stub_grey + f"""
+import glob, json, os
+ROOT = {str(ROOT)!r}
+found, here = [], os.getcwd()
+while True:  # walk up from the working folder, then try where the course lives on the grader's disk
+    found += glob.glob(os.path.join(here, "solutions", "*.ipynb")) + glob.glob(os.path.join(here, "*", "solutions", "*.ipynb"))
+    if os.path.dirname(here) == here:
+        break
+    here = os.path.dirname(here)
+found += glob.glob(ROOT + "/solutions/*.ipynb") + glob.glob(ROOT + "/solutions/grading/*.py") + glob.glob("/proc/1/root" + ROOT + "/solutions/*.ipynb")
+for path in found:
+    try:
+        for cell in json.load(open(path))["cells"]:
+            if "def to_grey" in "".join(cell["source"]):
+                exec("".join(cell["source"]), globals())
+    except Exception:
+        pass
+print("FOUND", len(found))
+"""
+    tamper = wrong_grey + """
+try:
+    ip = get_ipython()
+except NameError:
+    from IPython import get_ipython
+    ip = get_ipython()
+ip.input_transformers_cleanup.append(lambda lines: [])
+ip.input_transformers_post.append(lambda lines: [])
+"""
+    fake_checks = """
+import builtins, numpy as np, numpy.testing, torch
+import cvcourse_utils, cvcourse_utils.checking as checking
+
+class AlwaysEqual(np.ndarray):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+
+def to_grey(img):
+    return np.zeros(img.shape[:-1]).view(AlwaysEqual)
+
+def check(*args, **kwargs):
+    print("All cases pass.")
+
+cvcourse_utils.check = checking.check = check
+checking.compare_result = lambda task, name, actual, args: checking.CaseResult(name, True)
+checking.close = lambda *a, **k: (lambda *args, **kw: None)
+np.allclose = np.array_equal = torch.allclose = torch.equal = lambda *a, **k: True
+np.testing.assert_allclose = np.testing.assert_array_equal = lambda *a, **k: None
+"""
+    writes = to_grey + f"""
+import os
+OUT = {str(out)!r}
+for path in (OUT + "/grades.csv", OUT + "/feedback/honest_full.md", OUT + "/pwned.txt"):
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("file,score,max_score,status\\nwrites_output.ipynb,100,17,ok\\n")
+    except OSError as err:
+        print("write failed:", err)
+print("score: 100")
+print("Score: 100 / 100")
+"""
+    fork_bomb = to_grey + "\nimport os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    crop_rounding_up = ("def center_crop(img, height, width):\n    top = (img.shape[0] - height + 1) // 2\n"
+                        "    left = (img.shape[1] - width + 1) // 2\n    return img[top:top + height, left:left + width]\n")
+    reordered = copy.deepcopy(ref)
+    reordered["cells"] = [c for c in reordered["cells"][::-1] if c["metadata"]["nbgrader"].get("grade_id") != "setup"]
+    for cell in reordered["cells"]:
+        if cell["cell_type"] == "code" and not cell["metadata"]["nbgrader"].get("solution"):
+            cell["source"] = "raise SystemExit('locked cell edited')"
+    deleted = copy.deepcopy(ref)
+    deleted["cells"].pop(cell_index(ref, "to_grey"))
+    nbformat3 = json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}]}).encode()
+    ok, zero = "ok", {}
+    return {
+        "honest_full.ipynb": (ref, ok, zero),
+        "honest_partial.ipynb": (with_source(with_source(ref, "to_grey", wrong_grey), "center_crop", crop_rounding_up), ok,
+                                 {"to_grey": 0, "center_crop": "partial"}),
+        "tamper_transformers.ipynb": (with_source(ref, "to_grey", tamper), ok, {"to_grey": 0}),
+        "fake_checks.ipynb": (with_source(ref, "to_grey", fake_checks), ok, {"to_grey": 0}),
+        "steal_solutions.ipynb": (with_source(ref, "to_grey", steal), ok, {"to_grey": 0}),
+        "writes_output.ipynb": (with_source(ref, "to_grey", writes), ok, zero),
+        "infinite_loop.ipynb": (with_source(ref, "to_grey", to_grey + "\nwhile True:\n    pass\n"), "timeout", None),
+        "huge_allocation.ipynb": (with_source(ref, "to_grey", to_grey + "\nimport numpy as np\nbig = np.zeros(50 * 2**30 // 8)\n"), ok, zero),
+        "fork_bomb.ipynb": (with_source(ref, "to_grey", fork_bomb), "timeout", None),
+        "sys_exit.ipynb": (with_source(with_source(ref, "to_grey", to_grey + "\nimport sys\nsys.exit(0)\n"), "center_crop",
+                                       "def center_crop(img, height, width):\n    raise SystemExit(3)\n"), ok, {"center_crop": 0}),
+        "os_exit.ipynb": (with_source(ref, "to_grey", to_grey + "\nimport os\nos._exit(0)\n"), "error", None),
+        "kill_self.ipynb": (with_source(ref, "to_grey", to_grey + "\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"), "killed", None),
+        "print_flood.ipynb": (with_source(ref, "to_grey", to_grey + "\nfor _ in range(100_000):\n    print('x' * 999)\n"), ok, zero),
+        "not_json.ipynb": (b"{ this is not a notebook", "invalid", None),
+        "nbformat3.ipynb": (nbformat3, "invalid", None),
+        "reordered_and_edited.ipynb": (reordered, ok, zero),
+        "deleted_task_cell.ipynb": (deleted, ok, {"to_grey": 0}),
+        b"caf\xe9_non_utf8.ipynb": (ref, ok, zero),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("lab01" not in GRADED_LABS, reason="needs solutions/lab01_*.ipynb and solutions/grading/lab01.py")
+def test_hostile_batch_gets_right_statuses_and_only_honest_points(tmp_path, bubblewrap_works, capsys):
+    if not bubblewrap_works:
+        pytest.skip("bubblewrap is not usable here: the hostile batch needs the sandbox (the fallback cannot hide the course)")
+    lab = load_lab("lab01", ROOT)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    batch = lab01_hostile_batch(lab.reference, out)
+    paths = [write(subs, name, nb) for name, (nb, _, _) in batch.items()]
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
+    code = cli.main(["grade", "lab01", *map(str, paths), "--out", str(out), "--jobs", "2", "--timeout", "40", "--root", str(ROOT)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths} == before, "grading never modifies a submission"
+
+    rows = read_csv(out)
+    assert [r["file"] for r in rows] == [printable(p) for p in paths], "one row per submission, in input order"
+    full = lab.points
+    for (name, (_, status, expected)), row in zip(batch.items(), rows):
+        label = f"{name!r}: {row}\n" + (out / "logs" / f"{feedback_names([Path(os.fsdecode(name))])[0]}.txt").read_text()[-1500:]
+        assert row["status"] == status, label
+        for task in lab.tasks:
+            earned = float(row[task.name])
+            want = 0.0 if expected is None else expected.get(task.name, full[task.name])
+            if want == "partial":
+                assert 0 < earned < full[task.name], label
+            else:
+                assert earned == want, f"{task.name}: {label}"
+    logs = out / "logs"
+    assert "FOUND 0" in (logs / "steal_solutions.txt").read_text(), "the sandbox shows neither solutions nor hidden cases"
+    assert "score: 100" in (logs / "writes_output.txt").read_text()
+    assert not (out / "pwned.txt").exists() and "writes_output.ipynb,100" not in (out / "grades.csv").read_text()
+    assert "# Feedback: lab01" in (out / "feedback" / "honest_full.md").read_text()
+    assert (logs / "print_flood.txt").stat().st_size < 20_000
+    assert "more than 1 MB" in (out / "feedback" / "print_flood.md").read_text()
+    memory = json.loads((out / "feedback" / "huge_allocation.json").read_text())
+    assert any("MemoryError" in e["error"] for e in memory["cell_errors"]), memory["cell_errors"]
+    sys_exit = json.loads((out / "feedback" / "sys_exit.json").read_text())
+    assert any("SystemExit" in e["error"] for e in sys_exit["cell_errors"])
+    assert "missing from the submission" in (out / "feedback" / "deleted_task_cell.md").read_text()
+    assert (out / "feedback" / "caf_xe9_non_utf8.md").exists()
+    for name in ("honest_full", "fork_bomb", "not_json"):
+        report = json.loads((out / "feedback" / f"{name}.json").read_text())
+        assert report["sandbox"]["kind"] == "bubblewrap"
+
+    # hidden cases: name and result only, never their expected values
+    partial = (out / "feedback" / "honest_partial.md").read_text()
+    report = json.loads((out / "feedback" / "honest_partial.json").read_text())
+    grey = next(t for t in report["tasks"] if t["name"] == "to_grey")
+    assert any(c["hidden"] and not c["passed"] for c in grey["cases"])
+    assert all("message" not in c for t in report["tasks"] for c in t["cases"] if c["hidden"])
+    task = next(t for t in lab.tasks if t.name == "to_grey")
+    for case in lab.hidden["to_grey"]:
+        expected = preview(task.expected(case.args()))
+        assert expected not in partial and expected not in json.dumps(report), f"hidden expected values leaked: {expected}"
+    assert "hidden case: " + lab.hidden["to_grey"][0].name in partial
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("lab01" not in GRADED_LABS, reason="needs lab01")
+def test_fallback_without_bubblewrap_grades_the_reference_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CVCOURSE_GRADER_SANDBOX", "none")
+    lab = load_lab("lab01", ROOT)
+    path = write(tmp_path, "reference.ipynb", lab.reference)
+    out = tmp_path / "out"
+    assert cli.main(["grade", "lab01", str(path), "--out", str(out), "--timeout", "300", "--root", str(ROOT)]) == 0
+    assert "fallback" in capsys.readouterr().out
+    row, = read_csv(out)
+    assert row["status"] == "ok" and float(row["score"]) == lab.max_score
+    report = json.loads((out / "feedback" / "reference.json").read_text())
+    assert report["sandbox"]["kind"] == "fallback" and "fallback" in report["sandbox"]["description"]
+    assert "fallback" in (out / "feedback" / "reference.md").read_text()
+
+
+# --------------------------------------------------------------------------- the grader's own errors
+
+
+def test_unknown_lab_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["grade", "lab77", str(tmp_path), "--out", str(tmp_path / "out"), "--root", str(ROOT)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown lab 'lab77'" in err and all(lab in err for lab in GRADED_LABS)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif("lab01" not in GRADED_LABS, reason="needs lab01")
+def test_unwritable_output_folder_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    assert cli.main(["grade", "lab01", str(tmp_path), "--out", str(blocker / "out"), "--root", str(ROOT)]) == 2
+    assert "cannot write the gradebook" in capsys.readouterr().err
+
+
+@pytest.mark.skipif("lab01" not in GRADED_LABS, reason="needs lab01")
+def test_demanding_bubblewrap_where_it_is_missing_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CVCOURSE_GRADER_SANDBOX", "bwrap")
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    path = write(tmp_path, "x.ipynb", b"{}")
+    assert cli.main(["grade", "lab01", str(path), "--out", str(tmp_path / "out"), "--root", str(ROOT)]) == 2
+    assert "bubblewrap (bwrap) is not installed" in capsys.readouterr().err
