@@ -10,11 +10,11 @@ well below 1e-7, and a wrong one is off by far more.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["numerical_gradient", "numerical_gradient_array", "relative_error"]
+__all__ = ["layer_gradient_errors", "numerical_gradient", "numerical_gradient_array", "relative_error"]
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
@@ -78,3 +78,37 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def layer_gradient_errors(
+    forward: Callable[..., tuple], backward: Callable[..., object], inputs: Sequence[np.ndarray],
+    dout: np.ndarray | None = None, h: float = 1e-5, seed: int = 0,
+) -> list[float]:
+    """Check a layer's backward pass against numerical gradients, one relative error per input.
+
+    forward:  ``forward(*inputs) -> (out, cache)`` (the course's layer API)
+    backward: ``backward(dout, cache) -> grad`` or a tuple of grads, one per input, in order
+    inputs:   float64 arrays; each is nudged in place and restored
+    dout:     upstream gradient shaped like ``out`` (default: standard normal, from ``seed``)
+    returns:  ``[relative_error(analytic_i, numerical_i) for each input i]``
+
+    >>> errors = layer_gradient_errors(affine_forward, affine_backward, [x, w, b])
+    """
+    inputs = list(inputs)
+    out, cache = forward(*inputs)
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(np.shape(out))
+    grads = backward(dout, cache)
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    if len(grads) != len(inputs):
+        raise ValueError(f"backward returned {len(grads)} gradients for {len(inputs)} inputs")
+    errors = []
+    for i, x in enumerate(inputs):
+        def forward_in_x(value, i=i):
+            args = list(inputs)
+            args[i] = value
+            return forward(*args)[0]
+
+        errors.append(relative_error(grads[i], numerical_gradient_array(forward_in_x, x, dout, h)))
+    return errors

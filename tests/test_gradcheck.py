@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cvcourse_utils.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
+from cvcourse_utils.gradcheck import layer_gradient_errors, numerical_gradient, numerical_gradient_array, relative_error
 
 
 def test_numerical_gradient_of_a_quadratic_matches_the_formula():
@@ -64,3 +64,35 @@ def test_relative_error_definition():
 def test_integer_inputs_are_refused():
     with pytest.raises(TypeError):
         numerical_gradient(lambda v: float(v.sum()), np.arange(3))
+
+
+def _scale_forward(x, a):
+    return x * a, (x, a)
+
+
+def _scale_backward(dout, cache):
+    x, a = cache
+    return dout * a, np.sum(dout * x)
+
+
+def test_layer_gradient_errors_pass_a_right_layer_and_catch_a_wrong_one():
+    rng = np.random.default_rng(3)
+    x, a = rng.standard_normal((4, 3)), np.array(1.7)
+    errors = layer_gradient_errors(_scale_forward, _scale_backward, [x, a])
+    assert len(errors) == 2 and max(errors) < 1e-8
+
+    def wrong_backward(dout, cache):
+        dx, da = _scale_backward(dout, cache)
+        return dx, 2 * da
+
+    errors = layer_gradient_errors(_scale_forward, wrong_backward, [x, a])
+    assert errors[0] < 1e-8 and errors[1] > 0.1
+
+
+def test_layer_gradient_errors_takes_a_single_gradient_and_an_explicit_dout():
+    x = np.array([[0.5, -1.5, 2.0]])
+    dout = np.array([[1.0, 2.0, -1.0]])
+    errors = layer_gradient_errors(lambda v: (np.tanh(v), np.tanh(v)), lambda d, out: d * (1 - out**2), [x], dout)
+    assert errors[0] < 1e-8
+    with pytest.raises(ValueError):
+        layer_gradient_errors(_scale_forward, lambda d, c: (d,), [x, np.array(1.0)])
