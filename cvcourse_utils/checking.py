@@ -85,8 +85,12 @@ def preview(a: np.ndarray, limit: int = 12) -> str:
 # --------------------------------------------------------------------------- comparisons
 
 
-def close(atol: float = 1e-6, rtol: float = 1e-5) -> Callable[[Any, Any, tuple], None]:
-    """Compare (nested) arrays element-wise with ``np.allclose``; raise :class:`CheckFailed` with a helpful message."""
+def nested(compare_arrays: Callable[[np.ndarray, np.ndarray, tuple, str], None]) -> Callable[[Any, Any, tuple], None]:
+    """Lift a comparison of two arrays to results made of lists, tuples and dicts of arrays.
+
+    ``compare_arrays(actual, expected, args, path)`` sees one array of each (``path`` names
+    where it sits in the result, e.g. ``result[1]['mean']``) and raises :class:`CheckFailed`.
+    """
 
     def compare(actual: Any, expected: Any, args: tuple, path: str = "result") -> None:
         if isinstance(expected, (list, tuple)):
@@ -106,13 +110,18 @@ def close(atol: float = 1e-6, rtol: float = 1e-5) -> Callable[[Any, Any, tuple],
             raise CheckFailed(f"{path}: expected {describe(expected)}, got {describe(actual)}")
         if actual.shape != expected.shape:
             raise CheckFailed(f"{path}: expected shape {expected.shape}, got shape {actual.shape} (inputs: {describe(list(args))})")
-        if expected.dtype.kind in "biu" and actual.dtype.kind not in "biuf":
+        if actual.dtype.kind not in "biuf":
             raise CheckFailed(f"{path}: expected numbers, got dtype {actual.dtype}")
-        try:
-            a = actual.astype(np.float64)
-        except (TypeError, ValueError):
-            raise CheckFailed(f"{path}: expected numbers, got dtype {actual.dtype}") from None
-        e = expected.astype(np.float64)
+        compare_arrays(actual, expected, args, path)
+
+    return compare
+
+
+def close(atol: float = 1e-6, rtol: float = 1e-5) -> Callable[[Any, Any, tuple], None]:
+    """Compare (nested) arrays element-wise with ``np.isclose``; raise :class:`CheckFailed` with a helpful message."""
+
+    def compare_arrays(actual: np.ndarray, expected: np.ndarray, args: tuple, path: str) -> None:
+        a, e = actual.astype(np.float64), expected.astype(np.float64)
         ok = np.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
         if not ok.all():
             bad = np.argwhere(~ok)
@@ -122,12 +131,12 @@ def close(atol: float = 1e-6, rtol: float = 1e-5) -> Callable[[Any, Any, tuple],
             raise CheckFailed(
                 f"{path}: {len(bad)} of {e.size} values differ (max |actual - expected| = {worst:.3g}, "
                 f"tolerance atol={atol:g}, rtol={rtol:g}); first at index {first}: "
-                f"actual {a[first] if first else a.item():.6g}, expected {e[first] if first else e.item():.6g}.\n"
+                f"actual {a[first]:.6g}, expected {e[first]:.6g}.\n"
                 f"      expected: {preview(e)}\n      actual:   {preview(a)}\n"
                 f"      inputs:   {describe(list(args))}"
             )
 
-    return compare
+    return nested(compare_arrays)
 
 
 def equal() -> Callable[[Any, Any, tuple], None]:

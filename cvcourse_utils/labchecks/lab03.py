@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cvcourse_utils.checking import Case, CheckFailed, Task, describe
+from cvcourse_utils.checking import Case, CheckFailed, Task, describe, nested
 
 MAX_RELATIVE_ERROR = 1e-7
 
@@ -29,27 +29,8 @@ def rel_close(max_error: float = MAX_RELATIVE_ERROR, atol: float = 1e-12) -> Cal
     Entries that differ by less than ``atol`` also pass (float64 round-off around exact zeros).
     """
 
-    def compare(actual: Any, expected: Any, args: tuple, path: str = "result") -> None:
-        if isinstance(expected, (list, tuple)):
-            if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
-                raise CheckFailed(f"{path}: expected {len(expected)} values {describe(expected)}, got {describe(actual)}")
-            for i, (a, e) in enumerate(zip(actual, expected)):
-                compare(a, e, args, f"{path}[{i}]")
-            return
-        if isinstance(expected, dict):
-            if not isinstance(actual, dict) or set(actual) != set(expected):
-                raise CheckFailed(f"{path}: expected a dict with keys {sorted(expected)}, got {describe(actual)}")
-            for key in expected:
-                compare(actual[key], expected[key], args, f"{path}[{key!r}]")
-            return
-        e = np.asarray(expected, dtype=np.float64)
-        if not isinstance(actual, np.ndarray):
-            raise CheckFailed(f"{path}: expected {describe(e)}, got {describe(actual)}")
-        if actual.shape != e.shape:
-            raise CheckFailed(f"{path}: expected shape {e.shape}, got shape {actual.shape} (inputs: {describe(list(args))})")
-        if actual.dtype.kind not in "biuf":
-            raise CheckFailed(f"{path}: expected numbers, got dtype {actual.dtype}")
-        a = actual.astype(np.float64)
+    def compare_arrays(actual: np.ndarray, expected: np.ndarray, args: tuple, path: str) -> None:
+        a, e = actual.astype(np.float64), expected.astype(np.float64)
         if not np.isfinite(a).all():
             raise CheckFailed(f"{path}: contains NaN or inf (expected {describe(e)} of finite numbers)")
         diff = np.abs(a - e)
@@ -62,7 +43,7 @@ def rel_close(max_error: float = MAX_RELATIVE_ERROR, atol: float = 1e-12) -> Cal
                 f"values; first at index {first}: actual {a[first]:.8g}, expected {e[first]:.8g}"
             )
 
-    return compare
+    return nested(compare_arrays)
 
 
 # --------------------------------------------------------------------------- references (torch autograd, float64)
