@@ -1,0 +1,405 @@
+"""Lab 04 · Convolutional networks: the tasks, their public cases and library references.
+
+The NumPy layers are checked against PyTorch: ``F.conv2d``, ``F.unfold`` / ``F.fold``
+and ``F.max_pool2d`` for forward passes, autograd for backward passes. The PyTorch
+tasks have no single right answer, so their checks run the student's code and test
+properties: output shapes and layers of a built model, accuracy after a small fixed
+training budget, the bookkeeping and the sampling of a random search.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cvcourse_utils.checking import Case, CheckFailed, Task, close
+
+# --------------------------------------------------------------------------- inputs
+
+
+def conv_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, f: int, kh: int, kw: int,
+                stride: int, pad: int) -> tuple:
+    """``(x, w, b, stride, pad)`` with x (n, c, h, w), w (f, c, kh, kw), b (f,), all float64."""
+    return (rng.normal(size=(n, c, h, w)), rng.normal(size=(f, c, kh, kw)), rng.normal(size=f), stride, pad)
+
+
+def conv_output_shape(x_shape: tuple, kh: int, kw: int, stride: int, pad: int) -> tuple[int, int]:
+    """The spatial output size of a convolution, ``floor((H + 2 pad - kh) / stride) + 1`` (as PyTorch)."""
+    return (x_shape[2] + 2 * pad - kh) // stride + 1, (x_shape[3] + 2 * pad - kw) // stride + 1
+
+
+def im2col_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, kh: int, kw: int, stride: int, pad: int):
+    """``(x, kh, kw, stride, pad)`` for ``im2col``."""
+    return (rng.normal(size=(n, c, h, w)), kh, kw, stride, pad)
+
+
+def col2im_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, kh: int, kw: int, stride: int, pad: int):
+    """``(cols, x_shape, kh, kw, stride, pad)``: random columns shaped like ``im2col``'s output."""
+    ho, wo = conv_output_shape((n, c, h, w), kh, kw, stride, pad)
+    return (rng.normal(size=(n, c * kh * kw, ho * wo)), (n, c, h, w), kh, kw, stride, pad)
+
+
+def conv_backward_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, f: int, kh: int, kw: int,
+                         stride: int, pad: int):
+    """``(dout, x, w, b, stride, pad)`` with a random upstream gradient of the right shape."""
+    x, weight, b, stride, pad = conv_inputs(rng, n, c, h, w, f, kh, kw, stride, pad)
+    ho, wo = conv_output_shape(x.shape, kh, kw, stride, pad)
+    return (rng.normal(size=(n, f, ho, wo)), x, weight, b, stride, pad)
+
+
+def pool_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, pool: int, stride: int):
+    """``(x, pool, stride)``."""
+    return (rng.normal(size=(n, c, h, w)), pool, stride)
+
+
+def pool_backward_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, pool: int, stride: int):
+    """``(dout, x, pool, stride)``."""
+    ho, wo = (h - pool) // stride + 1, (w - pool) // stride + 1
+    x = rng.normal(size=(n, c, h, w))
+    return (rng.normal(size=(n, c, ho, wo)), x, pool, stride)
+
+
+# --------------------------------------------------------------------------- references (library calls)
+
+
+def _t(a):
+    import torch
+
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def _conv_reference(x, w, b, stride, pad):
+    import torch.nn.functional as F
+
+    return F.conv2d(_t(x), _t(w), _t(b), stride=stride, padding=pad)
+
+
+def _unfold_reference(x, kh, kw, stride, pad):
+    import torch.nn.functional as F
+
+    return F.unfold(_t(x), (kh, kw), padding=pad, stride=stride)
+
+
+def _fold_reference(cols, x_shape, kh, kw, stride, pad):
+    import torch.nn.functional as F
+
+    return F.fold(_t(cols), tuple(x_shape[2:]), (kh, kw), padding=pad, stride=stride)
+
+
+def _conv_backward_reference(dout, x, w, b, stride, pad):
+    import torch.nn.functional as F
+
+    xt, wt, bt = (_t(a).requires_grad_() for a in (x, w, b))
+    F.conv2d(xt, wt, bt, stride=stride, padding=pad).backward(_t(dout))
+    return xt.grad, wt.grad, bt.grad
+
+
+def _max_pool_reference(x, pool, stride):
+    import torch.nn.functional as F
+
+    return F.max_pool2d(_t(x), pool, stride)
+
+
+def _max_pool_backward_reference(dout, x, pool, stride):
+    import torch.nn.functional as F
+
+    xt = _t(x).requires_grad_()
+    F.max_pool2d(xt, pool, stride).backward(_t(dout))
+    return xt.grad
+
+
+# --------------------------------------------------------------------------- build_cnn: a property check
+
+
+def run_build_cnn(fn, args) -> dict:
+    """Build the student's model, run it on random images and report what a check needs (plain data)."""
+    import torch
+    from torch import nn
+
+    in_channels, num_classes, batchnorm, dropout, image_size = args
+    torch.manual_seed(0)
+    model = fn(in_channels, num_classes, batchnorm=batchnorm, dropout=dropout)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"build_cnn must return an nn.Module, got {type(model).__name__}")
+    x = torch.rand(4, in_channels, image_size, image_size)
+    model.eval()
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    model.train()
+    model.zero_grad()
+    model(x).logsumexp(dim=1).sum().backward()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    first_grad = convs[0].weight.grad if convs else None
+    return {
+        "output_shape": list(first.shape),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "conv_layers": len(convs),
+        "batchnorm_layers": sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()),
+        "dropout_p": max([float(m.p) for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)] + [0.0]),
+        "eval_is_repeatable": bool(torch.equal(first, second)),
+        "first_conv_gets_gradient": bool(first_grad is not None and first_grad.abs().sum() > 0),
+    }
+
+
+MIN_PARAMETERS, MAX_PARAMETERS = 5_000, 2_000_000
+
+
+def compare_build_cnn(actual, expected, args) -> None:
+    in_channels, num_classes, batchnorm, dropout, image_size = args
+    shape = [int(s) for s in actual["output_shape"]]
+    if shape != [4, num_classes]:
+        raise CheckFailed(f"a batch of 4 images (4, {in_channels}, {image_size}, {image_size}) should give logits "
+                          f"of shape (4, {num_classes}), got {tuple(shape)}")
+    params = int(actual["parameters"])
+    if not MIN_PARAMETERS <= params <= MAX_PARAMETERS:
+        raise CheckFailed(f"{params:,} parameters: aim for between {MIN_PARAMETERS:,} and {MAX_PARAMETERS:,} "
+                          "(a few conv layers of 16-128 channels)")
+    if int(actual["conv_layers"]) < 2:
+        raise CheckFailed(f"found {int(actual['conv_layers'])} nn.Conv2d layers; a CNN here has at least two")
+    bn = int(actual["batchnorm_layers"])
+    if batchnorm and bn == 0:
+        raise CheckFailed("batchnorm=True but the model has no nn.BatchNorm2d layer")
+    if not batchnorm and bn > 0:
+        raise CheckFailed(f"batchnorm=False but the model has {bn} BatchNorm layers")
+    if not math.isclose(float(actual["dropout_p"]), dropout, abs_tol=1e-9):
+        raise CheckFailed(f"dropout={dropout} but the largest nn.Dropout probability in the model is "
+                          f"{float(actual['dropout_p'])} (use nn.Dropout(dropout), and no Dropout layer when it is 0)")
+    if not bool(actual["eval_is_repeatable"]):
+        raise CheckFailed("in eval mode two forward passes on the same images differ: is something random outside nn.Dropout?")
+    if not bool(actual["first_conv_gets_gradient"]):
+        raise CheckFailed("no gradient reaches the first convolution's weights: is the graph cut (e.g. .detach(), no_grad)?")
+
+
+# --------------------------------------------------------------------------- train_cnn: a property check
+
+
+# The fixed budget of the train_cnn check: easy shapes (each class has its own colour), a width-8
+# SmallCNN, batches of 16, 100 validation images. A working train_cnn reaches 0.83 to 1.0 after 3 epochs
+# on 320 images for every optimiser and seed tried; chance is 0.2.
+SHAPES_FOR_CHECKS = dict(difficulty="easy", image_size=32)
+CHECK_BATCH_SIZE = 16
+CHECK_VAL_IMAGES = 100
+
+
+def run_train_cnn(fn, args) -> dict:
+    """Train a fixed reference model with the student's ``train_cnn`` on a tiny shapes set; report the history."""
+    import torch
+
+    from cvcourse_utils.datasets import load_dataset
+    from cvcourse_utils.models import SmallCNN
+    from cvcourse_utils.seeding import seed_everything
+
+    optimizer, lr, weight_decay, epochs, n_train, seed = args
+    seed_everything(seed)
+    train_set = load_dataset("shapes", "train", n=n_train, seed=seed, **SHAPES_FOR_CHECKS)
+    val_set = load_dataset("shapes", "val", n=CHECK_VAL_IMAGES, seed=seed, **SHAPES_FOR_CHECKS)
+    model = SmallCNN(3, len(train_set.classes), width=8)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = fn(model, train_set, val_set, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                 optimizer=optimizer, batch_size=CHECK_BATCH_SIZE, seed=seed)
+    if not isinstance(history, dict) or "val_accuracy" not in history:
+        raise TypeError("train_cnn must return the History dict from fit (with a 'val_accuracy' list)")
+    moved = any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
+    return {"val_accuracy": [float(a) for a in history["val_accuracy"]],
+            "parameters_changed": bool(moved), "classes": len(train_set.classes)}
+
+
+TRAIN_CNN_BAR = 0.75
+
+
+def compare_train_cnn(actual, expected, args) -> None:
+    optimizer, lr, weight_decay, epochs, n_train, seed = args
+    accs = [float(a) for a in actual["val_accuracy"]]
+    if not bool(actual["parameters_changed"]):
+        raise CheckFailed("the model's parameters did not change: train the model you were given, in place")
+    if len(accs) != epochs:
+        raise CheckFailed(f"epochs={epochs} but the history has {len(accs)} validation accuracies: pass val_loader to fit")
+    chance = 1.0 / int(actual["classes"])
+    if accs[-1] < TRAIN_CNN_BAR:
+        raise CheckFailed(f"optimizer={optimizer!r}, lr={lr:g}: validation accuracy after {epochs} epochs on easy shapes is "
+                          f"{accs[-1]:.3f} (chance is {chance:.2f}); a working training function reaches {TRAIN_CNN_BAR} "
+                          f"(history: {', '.join(f'{a:.2f}' for a in accs)})")
+
+
+# --------------------------------------------------------------------------- random_search: a property check
+
+
+def bumpy_objective(lr: float, weight_decay: float, best_lr: float = 3e-3, best_wd: float = 1e-4) -> float:
+    """A made-up 'validation accuracy' that peaks at (best_lr, best_wd) on log axes; cheap and deterministic."""
+    d_lr = math.log10(lr / best_lr)
+    d_wd = math.log10(weight_decay / best_wd)
+    return 0.5 + 0.45 * math.exp(-d_lr**2 - 0.25 * d_wd**2)
+
+
+def search_inputs(n_trials: int, lr_range: tuple[float, float], wd_range: tuple[float, float], seed: int,
+                  best_lr: float = 3e-3, best_wd: float = 1e-4):
+    """``(evaluate, n_trials, lr_range, wd_range, seed)`` with a :func:`bumpy_objective` to maximise."""
+    import functools
+
+    return (functools.partial(bumpy_objective, best_lr=best_lr, best_wd=best_wd), n_trials, lr_range, wd_range, seed)
+
+
+def run_random_search(fn, args) -> dict:
+    """Run the search twice with the same seed (it must repeat) and once with another; count the evaluations."""
+    evaluate, n_trials, lr_range, wd_range, seed = args
+    calls = []
+
+    def counted(lr, weight_decay):
+        calls.append((float(lr), float(weight_decay)))
+        return evaluate(float(lr), float(weight_decay))
+
+    trials = fn(counted, n_trials, lr_range, wd_range, seed)
+    n_calls = len(calls)
+    again = fn(counted, n_trials, lr_range, wd_range, seed)
+    other = fn(counted, n_trials, lr_range, wd_range, seed + 1)
+    if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
+        raise TypeError("random_search must return a list of dicts {'lr', 'weight_decay', 'val_accuracy'}")
+
+    def table(ts):
+        return [[float(t["lr"]), float(t["weight_decay"]), float(t["val_accuracy"])] for t in ts]
+
+    return {"trials": table(trials), "calls": n_calls, "same_seed_repeats": table(again) == table(trials),
+            "other_seed_differs": table(other) != table(trials)}
+
+
+def compare_random_search(actual, expected, args) -> None:
+    evaluate, n_trials, (lr_lo, lr_hi), (wd_lo, wd_hi), seed = args
+    trials = np.asarray(actual["trials"], dtype=np.float64).reshape(-1, 3)
+    if len(trials) != n_trials:
+        raise CheckFailed(f"n_trials={n_trials} but {len(trials)} trials were returned")
+    if int(actual["calls"]) != n_trials:
+        raise CheckFailed(f"evaluate was called {int(actual['calls'])} times for n_trials={n_trials}")
+    lr, wd, score = trials.T
+    if not ((lr >= lr_lo) & (lr <= lr_hi)).all() or not ((wd >= wd_lo) & (wd <= wd_hi)).all():
+        raise CheckFailed(f"sampled values fall outside lr_range={(lr_lo, lr_hi)} or wd_range={(wd_lo, wd_hi)}")
+    true_score = np.array([evaluate(a, b) for a, b in zip(lr, wd)])
+    if not np.allclose(score, true_score, atol=1e-9):
+        raise CheckFailed("a trial's 'val_accuracy' is not what evaluate(lr, weight_decay) returned for its lr and weight_decay")
+    if (np.diff(score) > 1e-12).any():
+        raise CheckFailed("trials must be sorted best first (highest val_accuracy first)")
+    if not bool(actual["same_seed_repeats"]):
+        raise CheckFailed("two searches with the same seed gave different trials: use np.random.default_rng(seed)")
+    if not bool(actual["other_seed_differs"]):
+        raise CheckFailed("a different seed gave the same trials: draw the values from np.random.default_rng(seed)")
+    if n_trials < 50:  # too few samples to judge how they are spread
+        return
+    for name, values, lo, hi in (("lr", lr, lr_lo, lr_hi), ("weight_decay", wd, wd_lo, wd_hi)):
+        low_half = float(np.mean(np.log(values) < 0.5 * (math.log(lo) + math.log(hi))))
+        if not 0.3 <= low_half <= 0.7:
+            raise CheckFailed(f"{low_half:.0%} of the {name} samples lie in the lower half of the range on a log scale; "
+                              "sample log-uniformly (uniform in log10) so that each decade gets its share")
+
+
+# --------------------------------------------------------------------------- tasks, in notebook order
+
+_FORWARD_CASES = (
+    Case("2x3x5x5 input, 4 filters 3x3, stride 1, pad 0", lambda rng: conv_inputs(rng, 2, 3, 5, 5, 4, 3, 3, 1, 0)),
+    Case("2x3x6x6 input, 4 filters 3x3, stride 1, pad 1 ('same')", lambda rng: conv_inputs(rng, 2, 3, 6, 6, 4, 3, 3, 1, 1), seed=1),
+    Case("1x2x7x7 input, 3 filters 3x3, stride 2, pad 1", lambda rng: conv_inputs(rng, 1, 2, 7, 7, 3, 3, 3, 2, 1), seed=2),
+    Case("2x1x8x6 input, 2 filters 5x3, stride 2, pad 0", lambda rng: conv_inputs(rng, 2, 1, 8, 6, 2, 5, 3, 2, 0), seed=3),
+)
+
+TASKS = (
+    Task(
+        name="conv_forward_naive",
+        function="conv_forward_naive",
+        cases=_FORWARD_CASES,
+        reference=_conv_reference,
+        compare=close(atol=1e-5, rtol=1e-5),
+    ),
+    Task(
+        name="im2col",
+        function="im2col",
+        cases=(
+            Case("1x1x3x3 input, 2x2 windows, stride 1", lambda rng: im2col_inputs(rng, 1, 1, 3, 3, 2, 2, 1, 0)),
+            Case("2x2x5x5 input, 3x3 windows, stride 2, pad 1", lambda rng: im2col_inputs(rng, 2, 2, 5, 5, 3, 3, 2, 1), seed=1),
+        ),
+        reference=_unfold_reference,
+        compare=close(atol=1e-12, rtol=0),
+    ),
+    Task(
+        name="conv_forward_im2col",
+        function="conv_forward_im2col",
+        cases=_FORWARD_CASES,
+        reference=_conv_reference,
+        compare=close(atol=1e-5, rtol=1e-5),
+    ),
+    Task(
+        name="col2im",
+        function="col2im",
+        cases=(
+            Case("columns of a 1x1x3x3 input, 2x2 windows, stride 1 (overlaps add up)",
+                 lambda rng: col2im_inputs(rng, 1, 1, 3, 3, 2, 2, 1, 0)),
+            Case("columns of a 2x2x5x5 input, 3x3 windows, stride 2, pad 1",
+                 lambda rng: col2im_inputs(rng, 2, 2, 5, 5, 3, 3, 2, 1), seed=1),
+        ),
+        reference=_fold_reference,
+        compare=close(atol=1e-10, rtol=1e-10),
+    ),
+    Task(
+        name="conv_backward_im2col",
+        function="conv_backward_im2col",
+        cases=(
+            Case("2x3x5x5 input, 4 filters 3x3, stride 1, pad 1", lambda rng: conv_backward_inputs(rng, 2, 3, 5, 5, 4, 3, 3, 1, 1)),
+            Case("1x2x7x7 input, 3 filters 3x3, stride 2, pad 0", lambda rng: conv_backward_inputs(rng, 1, 2, 7, 7, 3, 3, 3, 2, 0), seed=1),
+        ),
+        reference=_conv_backward_reference,
+        compare=close(atol=1e-8, rtol=1e-6),
+    ),
+    Task(
+        name="max_pool_forward",
+        function="max_pool_forward",
+        cases=(
+            Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_inputs(rng, 2, 3, 4, 4, 2, 2)),
+            Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)", lambda rng: pool_inputs(rng, 1, 2, 5, 7, 3, 2), seed=1),
+        ),
+        reference=_max_pool_reference,
+        compare=close(atol=1e-12, rtol=0),
+    ),
+    Task(
+        name="max_pool_backward",
+        function="max_pool_backward",
+        cases=(
+            Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_backward_inputs(rng, 2, 3, 4, 4, 2, 2)),
+            Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)",
+                 lambda rng: pool_backward_inputs(rng, 1, 2, 5, 7, 3, 2), seed=1),
+        ),
+        reference=_max_pool_backward_reference,
+        compare=close(atol=1e-10, rtol=1e-8),
+    ),
+    Task(
+        name="build_cnn",
+        function="build_cnn",
+        cases=(
+            Case("RGB 32x32 images, 5 classes, BatchNorm, no dropout", lambda rng: (3, 5, True, 0.0, 32)),
+            Case("grey 28x28 images, 10 classes, no BatchNorm, dropout 0.3", lambda rng: (1, 10, False, 0.3, 28)),
+        ),
+        reference=None,
+        compare=compare_build_cnn,
+        call=run_build_cnn,
+    ),
+    Task(
+        name="train_cnn",
+        function="train_cnn",
+        cases=(
+            Case("Adam, lr 3e-3, 3 epochs on 320 easy shapes", lambda rng: ("adam", 3e-3, 0.0, 3, 320, 0)),
+            Case("SGD with momentum, lr 0.02, weight decay 5e-4, 3 epochs", lambda rng: ("momentum", 0.02, 5e-4, 3, 320, 1)),
+        ),
+        reference=None,
+        compare=compare_train_cnn,
+        call=run_train_cnn,
+    ),
+    Task(
+        name="random_search",
+        function="random_search",
+        cases=(
+            Case("100 trials, lr in [1e-4, 1e-1], weight decay in [1e-6, 1e-2]",
+                 lambda rng: search_inputs(100, (1e-4, 1e-1), (1e-6, 1e-2), seed=0)),
+            Case("200 trials, another optimum", lambda rng: search_inputs(200, (1e-5, 1.0), (1e-7, 1e-3), seed=7,
+                                                                         best_lr=1e-2, best_wd=1e-5)),
+        ),
+        reference=None,
+        compare=compare_random_search,
+        call=run_random_search,
+    ),
+)
