@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup labs benchmarks clean
+.PHONY: lab test setup labs lint module benchmarks clean
 
 # Jupyter refuses to run as root (containers, CI) unless told that this is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -28,6 +28,20 @@ $(STAMP): pyproject.toml
 
 labs: setup
 	$(BIN)/cvcourse labs
+
+lint: setup
+	$(BIN)/cvcourse lint
+
+# Every test of one module, e.g.  make module N=05 : the lint, its lecture and solution under nbval,
+# the repository tests for its notebooks, the course-wide tests, and the grader's self-test.
+module: setup
+	@test -n "$(N)" || { echo "usage: make module N=05"; exit 2; }
+	$(BIN)/cvcourse labs --check
+	$(BIN)/cvcourse lint lab$(N)
+	CVCOURSE_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax --nbval-current-env \
+		lectures/$(N)_*.ipynb solutions/lab$(N)_*.ipynb tests/test_repository.py tests/test_lint.py \
+		-k "$(N)_ or lab$(N) or not ipynb" --deselect tests/test_lint.py::test_a_scaffolded_module_passes_the_tests_as_it_is
+	CVCOURSE_FAST=1 OMP_NUM_THREADS=1 $(BIN)/cvcourse grade lab$(N) --self-test
 
 benchmarks: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -117,10 +117,44 @@ def nested(compare_arrays: Callable[[np.ndarray, np.ndarray, tuple, str], None])
     return compare
 
 
-def close(atol: float = 1e-6, rtol: float = 1e-5) -> Callable[[Any, Any, tuple], None]:
-    """Compare (nested) arrays element-wise with ``np.isclose``; raise :class:`CheckFailed` with a helpful message."""
+#: dtype kinds a check can ask for by name, as NumPy's ``dtype.kind`` letters.
+DTYPE_KINDS = {"integer": "iu", "signed integer": "i", "unsigned integer": "u", "floating": "f", "bool": "b"}
+
+
+def dtype_problem(actual: np.ndarray, dtype: str | np.dtype | type | None) -> str | None:
+    """Why ``actual`` does not have the promised dtype (None if it has).
+
+    dtype: an exact dtype (``"uint8"``, ``np.float32``) or a kind from :data:`DTYPE_KINDS`
+    (``"integer"`` accepts every signed and unsigned integer type, ``"floating"`` every float).
+    """
+    if dtype is None:
+        return None
+    if isinstance(dtype, str) and dtype in DTYPE_KINDS:
+        if actual.dtype.kind in DTYPE_KINDS[dtype]:
+            return None
+        return f"expected {dtype} values, got {actual.dtype}"
+    wanted = np.dtype(dtype)
+    return None if actual.dtype == wanted else f"expected {wanted}, got {actual.dtype}"
+
+
+def close(atol: float = 1e-6, rtol: float = 1e-5, *, dtype: str | np.dtype | type | None = None,
+          shape: tuple[int, ...] | Callable[[tuple], tuple[int, ...]] | None = None) -> Callable[[Any, Any, tuple], None]:
+    """Compare (nested) arrays element-wise with ``np.isclose``; raise :class:`CheckFailed` with a helpful message.
+
+    dtype: the dtype the task promises (``"uint8"``) or a kind (``"integer"``, ``"floating"``, ``"bool"``);
+    without it any numeric dtype passes. shape: the promised shape, or a function of the case's
+    arguments that returns it (the reference's shape is always checked too). Both apply to every
+    array of a nested result.
+    """
 
     def compare_arrays(actual: np.ndarray, expected: np.ndarray, args: tuple, path: str) -> None:
+        problem = dtype_problem(actual, dtype)
+        if problem:
+            raise CheckFailed(f"{path}: {problem} (inputs: {describe(list(args))})")
+        if shape is not None:
+            wanted = tuple(shape(args) if callable(shape) else shape)
+            if actual.shape != wanted:
+                raise CheckFailed(f"{path}: expected shape {wanted}, got shape {actual.shape} (inputs: {describe(list(args))})")
         a, e = actual.astype(np.float64), expected.astype(np.float64)
         ok = np.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
         if not ok.all():
@@ -139,9 +173,10 @@ def close(atol: float = 1e-6, rtol: float = 1e-5) -> Callable[[Any, Any, tuple],
     return nested(compare_arrays)
 
 
-def equal() -> Callable[[Any, Any, tuple], None]:
-    """Exact comparison (labels, counts, indices)."""
-    return close(atol=0.0, rtol=0.0)
+def equal(*, dtype: str | np.dtype | type | None = None,
+          shape: tuple[int, ...] | Callable[[tuple], tuple[int, ...]] | None = None) -> Callable[[Any, Any, tuple], None]:
+    """Exact comparison (labels, counts, indices); ``dtype`` and ``shape`` as for :func:`close`."""
+    return close(atol=0.0, rtol=0.0, dtype=dtype, shape=shape)
 
 
 # --------------------------------------------------------------------------- tasks

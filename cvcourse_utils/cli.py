@@ -1,4 +1,4 @@
-"""The ``cvcourse`` command: ``doctor``, ``labs``, ``data`` and ``grade``."""
+"""The ``cvcourse`` command: ``doctor``, ``labs``, ``lint``, ``new-module``, ``data`` and ``grade``."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,38 @@ def labs(args: argparse.Namespace) -> int:
     return 0
 
 
+def lint(args: argparse.Namespace) -> int:
+    """Check that every module's files agree (metadata, points, tasks, template); exit 1 listing each problem."""
+    from cvcourse_utils.lint import lint_course
+
+    problems = lint_course(args.root, args.labs or None)
+    for problem in problems:
+        print(problem)
+    scope = ", ".join(args.labs) if args.labs else "every module"
+    if problems:
+        print(f"\n{len(problems)} problem(s) in {scope}; CONTRIBUTING.md says what each cell's metadata must be.")
+        return 1
+    print(f"No problems in {scope}.")
+    return 0
+
+
+def new_module(args: argparse.Namespace) -> int:
+    """Write the five files of a new module from the course's template."""
+    from cvcourse_utils.scaffold import ScaffoldError
+    from cvcourse_utils.scaffold import new_module as scaffold
+
+    try:
+        written = scaffold(args.root, args.number, args.topic, args.title)
+    except ScaffoldError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    root = Path(args.root)
+    print("Wrote:\n  " + "\n  ".join(str(p.relative_to(root)) for p in written))
+    print(f"Next: replace the example task, section and question; run `cvcourse labs` after each change to the "
+          f"solution, and `make module N={int(args.number):02d}` to run all of the module's tests.")
+    return 0
+
+
 def data(args: argparse.Namespace) -> int:
     from cvcourse_utils.datasets import DatasetUnavailableError, download
 
@@ -103,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=labs)
 
+    p = sub.add_parser("lint", help="check that each module's notebooks, tasks and points agree")
+    p.add_argument("labs", nargs="*", help="only these labs, e.g. lab05 (default: every module)")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=lint)
+
+    p = sub.add_parser("new-module", help='write a new module\'s five files: cvcourse new-module 12 optical_flow "Optical flow"')
+    p.add_argument("number", help="two digits, e.g. 12")
+    p.add_argument("topic", help="lower-case words joined by '_', e.g. optical_flow")
+    p.add_argument("title", help='the title, e.g. "Optical flow"')
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=new_module)
+
     p = sub.add_parser("data", help="datasets: `cvcourse data download NAME` fetches one ahead of class")
     dsub = p.add_subparsers(dest="action", required=True)
     d = dsub.add_parser("download", help="download a real dataset (mnist, fashion_mnist, cifar10) into the cache")
@@ -111,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grade", help="grade submitted notebooks into a gradebook")
     p.add_argument("lab", help="the lab, e.g. lab01")
-    p.add_argument("submissions", nargs="+", type=Path, help="notebook files or folders of them")
-    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
+    p.add_argument("submissions", nargs="*", type=Path, help="notebook files or folders of them")
+    p.add_argument("--out", type=Path, help="folder for grades.csv and feedback/")
+    p.add_argument("--self-test", action="store_true",
+                   help="grade the lab's solution (must earn full marks) and generated lab (must earn 0); exit 1 if not")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")

@@ -79,3 +79,32 @@ def test_nested_results_and_exact_comparison():
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(KeyError, match="no task named 'nope'"):
         checking.get_task("nope")
+
+
+def test_a_promised_dtype_is_enforced_with_a_message_naming_both():
+    compare = close(dtype="uint8")
+    expected = np.array([1, 2], dtype=np.uint8)
+    compare(np.array([1, 2], dtype=np.uint8), expected, ())
+    with pytest.raises(CheckFailed, match="expected uint8, got float64"):
+        compare(np.array([1.0, 2.0]), expected, ())
+
+
+def test_a_dtype_kind_accepts_every_width_of_that_kind():
+    counts = equal(dtype="integer")
+    for dtype in (np.int32, np.int64, np.uint8):
+        counts(np.array([3, 4], dtype=dtype), np.array([3, 4]), ())
+    with pytest.raises(CheckFailed, match="expected integer values, got float64"):
+        counts(np.array([3.0, 4.0]), np.array([3, 4]), ())
+    with pytest.raises(CheckFailed, match="expected floating values, got int64"):
+        close(dtype="floating")(np.array([1, 2]), np.array([1.0, 2.0]), ())
+
+
+def test_a_promised_shape_may_depend_on_the_arguments():
+    compare = close(shape=lambda args: (args[0], 2))
+    compare(np.zeros((3, 2)), np.zeros((3, 2)), (3,))
+    with pytest.raises(CheckFailed, match=r"expected shape \(4, 2\), got shape \(3, 2\)"):
+        compare(np.zeros((3, 2)), np.zeros((3, 2)), (4,))
+
+
+def test_without_a_promise_any_numeric_dtype_still_passes():
+    close()(np.array([1, 2], dtype=np.int8), np.array([1.0, 2.0]), ())

@@ -8,6 +8,7 @@ the points its honest code earns, while the honest submissions around them are g
 normally.
 """
 import copy
+import dataclasses
 import csv
 import io
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvcourse_utils import cli
+from cvcourse_utils import cli, grading
 from cvcourse_utils.checking import preview
 from cvcourse_utils.grading import grade_batch, sandbox, wire
 from cvcourse_utils.grading.gradebook import csv_cell
@@ -194,20 +195,30 @@ def test_fixture_lab_reference_full_marks_stub_zero_and_partial(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", GRADED_LABS)
-def test_reference_earns_full_marks_and_generated_lab_earns_zero(lab, tmp_path):
+def test_self_test_gives_the_solution_full_marks_and_the_generated_lab_zero(lab, capsys):
     spec = load_lab(lab, ROOT)
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    reference = write(subs, "reference.ipynb", spec.reference)
-    generated = write(subs, "generated.ipynb", make_lab(spec.reference, spec.notebook))
-    out = tmp_path / "out"
-    assert cli.main(["grade", lab, str(reference), str(generated), "--out", str(out), "--jobs", "2", "--timeout", "300",
-                     "--root", str(ROOT)]) == 0
-    rows = read_csv(out)
-    assert [(r["file"], r["status"]) for r in rows] == [(str(reference), "ok"), (str(generated), "ok")]
-    assert float(rows[0]["score"]) == float(rows[0]["max_score"]) == spec.max_score, (out / "feedback" / "reference.md").read_text()
-    assert float(rows[1]["score"]) == 0.0
-    assert all(float(rows[0][t.name]) == spec.points[t.name] for t in spec.tasks)
+    assert cli.main(["grade", lab, "--self-test", "--root", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    full = f"{spec.max_score:g}"
+    assert f"Self-test {lab}: solution {full}/{full} (ok), generated lab 0/{full} (ok): OK" in out, out[-3000:]
+    assert "WARNING" not in out
+
+
+def test_self_test_warns_when_a_stub_earns_points_or_the_solution_falls_short(tmp_path, capsys):
+    lab = fixture_lab()
+    ref = lab.reference
+    # A locked task cell: the grader restores it from the solution, so the stub "earns" its points.
+    locked = json.loads(json.dumps(ref))
+    locked["cells"][cell_index(locked, "fx_double")]["metadata"]["nbgrader"].update(locked=True, solution=False)
+    bad = dataclasses.replace(lab, reference=locked)
+    problems = grading.self_test(bad, jobs=2, timeout=120)
+    out = capsys.readouterr().out
+    assert any("generated lab of lab99 scores" in p and "fx_double" in p for p in problems), problems
+    assert "FAILED" in out and "WARNING: the generated lab" in out
+    # A solution that is wrong on one task falls short of full marks.
+    wrong = with_source(ref, "fx_double", "def double(x):\n    return 3 * x")
+    problems = grading.self_test(dataclasses.replace(lab, reference=wrong), jobs=2, timeout=120)
+    assert any("the solution of lab99 scores" in p and "fx_double" in p for p in problems), problems
 
 
 def lab01_hostile_batch(ref: dict, out: Path) -> dict:

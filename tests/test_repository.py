@@ -8,12 +8,16 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, installed as a test dependency
+    import tomli as tomllib
 
 from cvcourse_utils.checking import known_labs, lab_tasks
 from cvcourse_utils.notebooks import cell_source, generate_labs, read_notebook
@@ -137,3 +141,19 @@ def test_make_lab_serves_jupyterlab_on_lab(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_the_supported_python_range_is_stated_alike_and_is_the_one_ci_tests():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    spec = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    low, high = re.fullmatch(r"python>=3\.(\d+),<3\.(\d+)", spec).groups()
+    oldest, newest = f"3.{low}", f"3.{int(high) - 1}"
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {oldest} to {newest}" in readme, f"README must state the range of environment.yml: Python {oldest} to {newest}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == f">={oldest}"
+    classified = [c.rsplit(" ", 1)[-1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")]
+    assert classified == [f"3.{minor}" for minor in range(int(low), int(high))]
+    tested = re.search(r'^SUPPORTED_PYTHONS="([^"]+)"', (ROOT / ".ci" / "run").read_text(), re.M).group(1).split()
+    assert tested == [oldest, newest], ".ci/run tests the oldest and the newest supported Python"
+    assert (3, int(low)) <= sys.version_info[:2] <= (3, int(high) - 1), "this interpreter is outside the supported range"

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["grade_batch", "grade_command"]
+__all__ = ["grade_batch", "grade_command", "self_test"]
 
 
 def _font_cache() -> dict | None:
@@ -85,6 +85,46 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
         shutil.rmtree(workroot, ignore_errors=True)
 
 
+def self_test(lab, *, jobs: int = 2, timeout: float = 300.0, hidden: list[Path] = (),
+              progress: Callable[[str], None] = print) -> list[str]:
+    """Grade a lab's solution and its generated lab; return what is wrong (an empty list when all is well).
+
+    The solution must earn full marks with status ``ok`` and the generated lab (the stub every
+    student starts from) exactly zero: a stub that earns points means a task cell is locked or
+    has no SOLUTION region, so a student could be given points for nothing.
+    """
+    from cvcourse_utils.grading import gradebook
+    from cvcourse_utils.notebooks import dumps_notebook, make_lab
+
+    with tempfile.TemporaryDirectory(prefix=f"cvcourse-selftest-{lab.name}-") as tmp:
+        subs = Path(tmp) / "submissions"
+        subs.mkdir()
+        solution, generated = subs / "solution.ipynb", subs / "generated_lab.ipynb"
+        solution.write_text(dumps_notebook(lab.reference), encoding="utf-8")
+        generated.write_text(dumps_notebook(make_lab(lab.reference, lab.notebook)), encoding="utf-8")
+        ref, stub = grade_batch(lab, [solution, generated], Path(tmp) / "out", jobs=jobs, timeout=timeout,
+                                hidden=hidden, progress=progress)
+    full = gradebook.number(lab.max_score)
+    problems = []
+    if ref.status != "ok" or ref.score < lab.max_score:
+        short = [f"{t.name} {gradebook.number(t.points)}/{gradebook.number(t.max_points)}"
+                 for t in ref.tasks if t.points < t.max_points]
+        problems.append(f"the solution of {lab.name} scores {gradebook.number(ref.score)}/{full} (status {ref.status}"
+                        + (f"; {ref.message}" if ref.message else "") + ")"
+                        + (f"; tasks below full marks: {', '.join(short)}" if short else ""))
+    if stub.status != "ok" or stub.score > 0:
+        earned = [f"{t.name} {gradebook.number(t.points)}" for t in stub.tasks if t.points > 0]
+        problems.append(f"the generated lab of {lab.name} scores {gradebook.number(stub.score)}/{full} (status {stub.status}); "
+                        + (f"the stub earns points in {', '.join(earned)}: is its task cell locked, or without a "
+                           "BEGIN/END SOLUTION region?" if earned else "it must be graded 'ok' with 0 points"))
+    verdict = "OK" if not problems else "FAILED"
+    progress(f"Self-test {lab.name}: solution {gradebook.number(ref.score)}/{full} ({ref.status}), "
+             f"generated lab {gradebook.number(stub.score)}/{full} ({stub.status}): {verdict}")
+    for problem in problems:
+        progress(f"WARNING: {problem}")
+    return problems
+
+
 def grade_command(args) -> int:
     """The ``cvcourse grade`` command: 0 when every submission got a row, 2 when the grader itself cannot run."""
     from cvcourse_utils.grading import gradebook
@@ -103,6 +143,16 @@ def grade_command(args) -> int:
         lab = load_lab(args.lab, args.root)
     except LabError as err:
         return fail(str(err))
+    if getattr(args, "self_test", False):
+        if args.submissions or args.out:
+            return fail("--self-test grades the lab's own solution and generated lab: give no submissions and no --out")
+        try:
+            problems = self_test(lab, jobs=max(args.jobs, 2), timeout=max(args.timeout, 300.0), hidden=[Path(args.root)])
+        except (LabError, SandboxError) as err:
+            return fail(str(err))
+        return 1 if problems else 0
+    if not args.submissions or args.out is None:
+        return fail("give the submitted notebooks (files or folders) and --out FOLDER, or --self-test")
     try:
         gradebook.prepare_out(Path(args.out))
     except OSError as err:

@@ -151,7 +151,7 @@ TASKS = (
             Case("5x5 grey image, 3 bins", lambda rng: (grey_levels(rng, (5, 5), extremes=False), 3), seed=1),
         ),
         reference=_histogram_reference,
-        compare=equal(),
+        compare=equal(dtype="integer")  # the docstring promises integer counts / labels,
     ),
     Task(
         name="pairwise_distances_loops",

@@ -336,7 +336,7 @@ TASKS = (
                  lambda rng: (np.array([[0.1, 0.2, 0.3, 0.4, 0.9]]), np.array([2, 1, 1, 2, 0]), 4)),
         ),
         reference=_knn_predict_reference,
-        compare=equal(),
+        compare=equal(dtype="integer")  # the docstring promises integer counts / labels,
     ),
     Task(
         name="knn_cross_validate",
