@@ -210,6 +210,9 @@ class Task:
     compare:   ``compare(actual, expected, args)`` raises :class:`CheckFailed` if wrong
     call:      ``call(fn, args)`` runs the student's function and returns its result;
                it runs in the student's process, so it may only return plain data
+    vectorised: the task must not loop in Python (``cvcourse_utils.loops``): ``check`` and the
+               grader read its source, and a loop fails the task whatever its results
+    loops_allowed_in: functions the vectorised task may call although they loop (other tasks')
     """
 
     name: str
@@ -218,6 +221,8 @@ class Task:
     reference: Callable[..., Any] | None = None
     compare: Callable[[Any, Any, tuple], None] = field(default_factory=close)
     call: Callable[[Callable, tuple], Any] = _call
+    vectorised: bool = False
+    loops_allowed_in: tuple[str, ...] = ()
 
     def expected(self, args: tuple) -> Any:
         return None if self.reference is None else to_plain(self.reference(*args))
@@ -243,6 +248,15 @@ def run_case(task: Task, fn: Callable, case: Case) -> CaseResult:
         where = next((f"line {f.lineno} of {f.name}" for f in reversed(frames) if f.filename.startswith("<")), "")
         return CaseResult(case.name, False, f"raised {type(err).__name__}: {err}" + (f" ({where})" if where else ""))
     return compare_result(task, case.name, actual, args)
+
+
+VECTORISED_CASE = "vectorised: no Python loops"
+
+
+def loop_message(task: Task, loops: list[str]) -> str:
+    """What a vectorised task is told when its source loops."""
+    return (f"`{task.function}` must be vectorised, but it uses {'; '.join(loops)}. Replace the loop with "
+            "array operations (broadcasting, matrix products, indexing); a vectorised task earns no points while it loops.")
 
 
 def compare_result(task: Task, case_name: str, actual: Any, args: tuple) -> CaseResult:
@@ -298,6 +312,11 @@ def check(name: str, fn: Callable) -> None:
             f"Task '{name}' is not done yet: write `{task.function}` where it says "
             "`# YOUR CODE HERE` (and delete the `raise NotImplementedError()`), then run this cell again."
         )
+    if task.vectorised:
+        from cvcourse_utils.loops import loops_in_function
+
+        loops = loops_in_function(fn, task.loops_allowed_in)
+        results.append(CaseResult(VECTORISED_CASE, not loops, loop_message(task, loops) if loops else ""))
     for r in results:
         print(f"  {'✓' if r.passed else '✗'} {r.case}" + ("" if r.passed else f"\n      {r.message}"))
     failed = [r for r in results if not r.passed]

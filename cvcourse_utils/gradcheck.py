@@ -4,9 +4,18 @@ Central differences approximate a derivative from two evaluations of the functio
 
     df/dx_i  ~  (f(x + h e_i) - f(x - h e_i)) / (2 h),
 
-with an error of order h**2. Work in float64: with h = 1e-5 the approximation is
-good to about 1e-10, so a correct backward pass agrees with it to a relative error
-well below 1e-7, and a wrong one is off by far more.
+with an error of order h**2.
+
+The course's one rule for reading a gradient check (every notebook uses it):
+
+- Work in float64 with h = 1e-5, and compare with ``relative_error(analytic, numeric)``,
+  the worst entry of |a - n| / max(1e-8, |a| + |n|).
+- 1e-7 or less: the gradients agree (a smooth function typically gives about 1e-10).
+- between 1e-7 and 1e-4: look closer. It is still right if the worst entries sit at a kink
+  (ReLU at 0, a hinge margin at 0, a max with ties) or have a gradient so close to 0 that the
+  round-off of the numerical gradient, about 1e-16 |f| / h, is not small against it.
+- above 1e-4: a bug.
+- In float32 the round-off is about 1e-7 |f| / h, a billion times larger: never check in float32.
 """
 from __future__ import annotations
 

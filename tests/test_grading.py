@@ -425,3 +425,25 @@ def test_demanding_bubblewrap_where_it_is_missing_is_a_clear_error(tmp_path, mon
     path = write(tmp_path, "x.ipynb", b"{}")
     assert cli.main(["grade", "lab01", str(path), "--out", str(tmp_path / "out"), "--root", str(ROOT)]) == 2
     assert "bubblewrap (bwrap) is not installed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_vectorised_task_that_loops_earns_nothing_however_right(tmp_path):
+    lab = load_lab("lab01", ROOT)
+    looping = with_source(lab.reference, "pairwise_distances_vectorised",
+                          "def pairwise_distances_vectorised(a, b):\n    return pairwise_distances_loops(a, b)\n")
+    comprehension = with_source(lab.reference, "pairwise_distances_vectorised",
+                                "def pairwise_distances_vectorised(a, b):\n"
+                                "    return np.array([[np.sqrt(((x - y) ** 2).sum()) for y in b] for x in a])\n")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    files = [write(subs, "helper_loop.ipynb", looping), write(subs, "comprehension.ipynb", comprehension)]
+    out = tmp_path / "out"
+    grades = grade_batch(lab, files, out, jobs=2, timeout=300, hidden=[ROOT], progress=lambda _: None)
+    for g, why in zip(grades, ("a for loop (line 5 of pairwise_distances_loops)", "a list comprehension (line 2 of")):
+        assert g.status == "ok" and g.score == lab.max_score - lab.points["pairwise_distances_vectorised"], g
+        task = next(t for t in g.tasks if t.name == "pairwise_distances_vectorised")
+        assert task.points == 0 and all(c.passed for c in task.cases if c.name != "vectorised: no Python loops")
+        assert why in task.cases[-1].message, task.cases[-1].message
+    feedback = (out / "feedback" / "helper_loop.md").read_text()
+    assert "✗ vectorised: no Python loops" in feedback and "must be vectorised" in feedback

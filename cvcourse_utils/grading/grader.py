@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cvcourse_utils.checking import CheckFailed
+from cvcourse_utils.checking import VECTORISED_CASE, CheckFailed, loop_message
 from cvcourse_utils.grading import sandbox as sandboxing
 from cvcourse_utils.grading import wire
 from cvcourse_utils.grading.child import OUTPUT_LIMIT
 from cvcourse_utils.grading.lab import Lab, LabError
 from cvcourse_utils.grading.submission import InvalidNotebook, Submission, merge, parse_notebook
+from cvcourse_utils.loops import find_loops, function_defs
 from cvcourse_utils.notebooks import make_lab
 
 STATUSES = ("ok", "error", "timeout", "invalid", "killed")
@@ -72,6 +73,8 @@ class Grader:
     def __init__(self, lab: Lab, box: sandboxing.Sandbox, timeout: float, workroot: Path, font_cache: dict | None = None):
         self.lab, self.box, self.timeout, self.workroot = lab, box, timeout, workroot
         self.stub = make_lab(lab.reference, lab.notebook)
+        self.student_cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in lab.reference["cells"]
+                              if c.get("cell_type") == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")}
         self.font_cache = font_cache
         self.cases = []   # (task, case, hidden, args, expected)
         writer = wire.Writer(modules=(lab.tasks_module["name"],))
@@ -151,7 +154,7 @@ class Grader:
             cell_errors, results, timing = self._read_result(out.result, nonce)
         except wire.WireError as err:
             return self._grade(sub, "error", f"the results sent back were not valid: {err}", **extra)
-        tasks = self._score(results)
+        tasks = self._score(results, merged.cells)
         score = round(sum(t.points for t in tasks), 2)
         return Grade(sub.name, "ok", score, self.lab.max_score, tasks, "", cell_errors, sandbox=self.box.description,
                      sandbox_kind=self.box.kind, timing=timing, **extra)
@@ -187,7 +190,20 @@ class Grader:
             if isinstance(seconds, dict) else {}
         return cell_errors, results, timing
 
-    def _score(self, results: list[tuple[str, Any]]) -> list[TaskResult]:
+    def _loops(self, cells: list[dict]) -> dict[str, list[str]]:
+        """The loops in each vectorised task, read here from the student's cells (never from the child)."""
+        vectorised = [t for t in self.lab.tasks if t.vectorised]
+        if not vectorised:
+            return {}
+        defs: dict = {}
+        for cell in cells:  # in notebook order: a later definition replaces an earlier one, as when run
+            if cell["label"] in self.student_cells:
+                defs.update(function_defs(cell["source"]))
+        return {t.name: find_loops(defs, t.function, t.loops_allowed_in) if t.function in defs
+                else [f"no definition of {t.function!r} in the task cells"] for t in vectorised}
+
+    def _score(self, results: list[tuple[str, Any]], cells: list[dict] = ()) -> list[TaskResult]:
+        loops = self._loops(list(cells))
         by_task: dict[str, list[CaseResult]] = {t.name: [] for t in self.lab.tasks}
         for (task, case, hidden, args, expected), (kind, value) in zip(self.cases, results):
             if kind != "value":
@@ -206,5 +222,8 @@ class Grader:
             cases = by_task[t.name]
             points = self.lab.points[t.name]
             earned = round(points * sum(c.passed for c in cases) / len(cases), 2) if cases else 0.0
+            if loops.get(t.name):
+                cases.append(CaseResult(VECTORISED_CASE, False, False, loop_message(t, loops[t.name])))
+                earned = 0.0
             tasks.append(TaskResult(t.name, t.function, earned, points, cases))
         return tasks

@@ -166,6 +166,7 @@ TASKS = (
     Task(
         name="pairwise_distances_vectorised",
         function="pairwise_distances_vectorised",
+        vectorised=True,  # graded on its source too: no Python loops
         cases=(
             Case("3 and 4 points in 2-D", lambda rng: (rng.random((3, 2)), rng.random((4, 2)))),
             Case("2 and 3 points in 5-D", lambda rng: (rng.normal(size=(2, 5)), rng.normal(size=(3, 5))), seed=1),
@@ -188,6 +189,7 @@ TASKS = (
     Task(
         name="conv2d_vectorised",
         function="conv2d_vectorised",
+        vectorised=True,  # graded on its source too: no Python loops
         cases=(
             Case("4x5 image, 3x3 Sobel-x kernel", lambda rng: (rng.random((4, 5)), SOBEL_X)),
             Case("4x4 image, 2x3 kernel, padding 1", lambda rng: (rng.random((4, 4)), rng.normal(size=(2, 3)), 1), seed=1),

@@ -322,6 +322,7 @@ TASKS = (
     Task(
         name="knn_distances_no_loops",
         function="knn_distances_no_loops",
+        vectorised=True,  # graded on its source too: no Python loops
         cases=_DISTANCE_CASES,
         reference=_distances_reference,
         compare=close(atol=1e-6, rtol=1e-6),
@@ -370,6 +371,7 @@ TASKS = (
     Task(
         name="svm_loss_vectorized",
         function="svm_loss_vectorized",
+        vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES,
         reference=_svm_reference,
         compare=close(atol=1e-8, rtol=1e-7),
@@ -394,6 +396,7 @@ TASKS = (
     Task(
         name="softmax_loss_vectorized",
         function="softmax_loss_vectorized",
+        vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES + _LARGE_LOGITS,
         reference=_softmax_reference,
         compare=close(atol=1e-8, rtol=1e-7),

@@ -320,6 +320,8 @@ TASKS = (
     Task(
         name="conv_forward_im2col",
         function="conv_forward_im2col",
+        vectorised=True,  # graded on its source too: no Python loops
+        loops_allowed_in=('im2col', 'col2im'),  # they loop over the kernel offsets, not the data
         cases=_FORWARD_CASES,
         reference=_conv_reference,
         compare=close(atol=1e-5, rtol=1e-5),
@@ -339,6 +341,8 @@ TASKS = (
     Task(
         name="conv_backward_im2col",
         function="conv_backward_im2col",
+        vectorised=True,  # graded on its source too: no Python loops
+        loops_allowed_in=('im2col', 'col2im'),  # they loop over the kernel offsets, not the data
         cases=(
             Case("2x3x5x5 input, 4 filters 3x3, stride 1, pad 1", lambda rng: conv_backward_inputs(rng, 2, 3, 5, 5, 4, 3, 3, 1, 1)),
             Case("1x2x7x7 input, 3 filters 3x3, stride 2, pad 0", lambda rng: conv_backward_inputs(rng, 1, 2, 7, 7, 3, 3, 3, 2, 0), seed=1),
