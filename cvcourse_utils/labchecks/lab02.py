@@ -123,11 +123,12 @@ def training_args(rng: np.random.Generator, n: int, dim: int, num_classes: int, 
     return RecordingSoftmaxLoss(), with_bias_column(X), y, num_classes, 0.5, 1e-4, num_iters, batch_size
 
 
-def torch_training_args(rng: np.random.Generator, n: int, dim: int, num_classes: int, epochs: int) -> tuple:
+def torch_training_args(rng: np.random.Generator, n: int, dim: int, num_classes: int, epochs: int,
+                        learning_rate: float = 0.1, weight_decay: float = 1e-4) -> tuple:
     """``(X_train, y_train, learning_rate, weight_decay, epochs, batch_size, X_test, y_test)`` in float32."""
     X, y = blobs(rng, 2 * n, dim, num_classes)
     X = X.astype(np.float32)
-    return X[:n], y[:n], 0.1, 1e-4, epochs, 32, X[n:], y[n:]
+    return X[:n], y[:n], learning_rate, weight_decay, epochs, 32, X[n:], y[n:]
 
 
 # --------------------------------------------------------------------------- references (library calls)
@@ -270,15 +271,43 @@ def _torch_call(fn, args):
     """Train the student's PyTorch model and return its scores on the held-out points."""
     import torch
 
-    model = fn(*args[:6])
+    seen: dict = {}
+    namespace = getattr(fn, "__globals__", {})
+    real_fit = namespace.get("fit")
+
+    def watched_fit(*fit_args, **fit_kwargs):  # notes the optimiser that the student's code builds
+        opt = fit_kwargs.get("optimizer", fit_args[2] if len(fit_args) > 2 else None)
+        if isinstance(opt, torch.optim.Optimizer):
+            group = opt.param_groups[0]
+            seen.update(optimizer=type(opt).__name__, lr=float(group["lr"]), weight_decay=float(group.get("weight_decay", 0.0)))
+        return real_fit(*fit_args, **fit_kwargs)
+
+    if callable(real_fit):
+        namespace["fit"] = watched_fit
+    try:
+        model = fn(*args[:6])
+    finally:
+        if callable(real_fit):
+            namespace["fit"] = real_fit
     if not isinstance(model, torch.nn.Module):
         raise CheckFailed(f"train_torch_softmax must return the trained nn.Module, got {type(model).__name__}")
     model = model.cpu().eval()
     with torch.no_grad():
-        return model(torch.as_tensor(args[6], dtype=torch.float32))
+        scores = model(torch.as_tensor(args[6], dtype=torch.float32))
+    return {"scores": scores, "optimizer": seen}
 
 
 def _torch_compare(actual, expected, args):
+    learning_rate, weight_decay = float(args[2]), float(args[3])
+    built = actual.get("optimizer") or {}
+    if not built:
+        raise CheckFailed("train with the notebook's `fit(model, loader, optimizer, ...)`, as the task says")
+    if str(built["optimizer"]) != "SGD" or abs(float(built["lr"]) - learning_rate) > 1e-12 \
+            or abs(float(built["weight_decay"]) - weight_decay) > 1e-15:
+        raise CheckFailed(f"expected torch.optim.SGD with lr={learning_rate:g} and weight_decay={weight_decay:g} (the "
+                          f"arguments), got {built['optimizer']} with lr={float(built['lr']):g}, "
+                          f"weight_decay={float(built['weight_decay']):g}")
+    actual = actual["scores"]
     X_test, y_test, num_classes = args[6], args[7], int(args[1].max()) + 1
     if actual.shape != (len(X_test), num_classes):
         raise CheckFailed(f"the model's output has shape {actual.shape}; expected (N, C) = {(len(X_test), num_classes)}")
@@ -456,6 +485,8 @@ TASKS = (
         function="train_torch_softmax",
         cases=(
             Case("300 blobs in 5-D, 4 classes, 5 epochs", lambda rng: torch_training_args(rng, 300, 5, 4, 5)),
+            Case("another learning rate and weight decay (0.05, 1e-3) must reach the optimiser",
+                 lambda rng: torch_training_args(rng, 300, 4, 3, 8, learning_rate=0.05, weight_decay=1e-3), seed=1),
         ),
         call=_torch_call,
         compare=_torch_compare,

@@ -266,10 +266,23 @@ def _train_call(fn, args):
         if key not in history:
             raise CheckFailed(f"history has no {key!r} (keys: {sorted(history)})")
     accuracy = float(np.mean(two_layer_scores(params, X_val).argmax(axis=1) == y_val))
+    train_accuracy = float(np.mean(two_layer_scores(params, X_train[:1000]).argmax(axis=1) == y_train[:1000]))
+    # Did the parameters move from where the notebook's init_two_layer_net starts them (same seed)?
+    init = getattr(fn, "__globals__", {}).get("init_two_layer_net")
+    moved = -1.0  # unknown
+    if callable(init):
+        start = init(X_train.shape[1], options.get("hidden_size", 64), int(y_train.max()) + 1, seed=options.get("seed", 0))
+        moved = float(max(np.abs(np.asarray(params[k], dtype=np.float64) - np.asarray(start[k], dtype=np.float64)).max()
+                          for k in ("W1", "b1", "W2", "b2")))
     return {
         "val_accuracy": accuracy,
+        "train_accuracy": train_accuracy,
         "loss": np.asarray(history["loss"], dtype=np.float64),
         "lr": np.asarray(history["lr"], dtype=np.float64),
+        "history_val_accuracy": np.asarray(history.get("val_accuracy", []), dtype=np.float64),
+        "history_train_accuracy": np.asarray(history.get("train_accuracy", []), dtype=np.float64),
+        "n_train": len(X_train),
+        "parameters_moved": moved,
     }
 
 
@@ -277,8 +290,22 @@ def trains_well(min_accuracy: float) -> Callable[[Any, Any, tuple], None]:
     def compare(actual, expected, args):
         options = args[4]
         loss, lr = actual["loss"], actual["lr"]
-        if loss.ndim != 1 or len(loss) < options["epochs"]:
-            raise CheckFailed(f"history['loss'] should hold one loss per iteration, got {describe(loss)}")
+        epochs, batch = options["epochs"], options.get("batch_size", 64)
+        steps = epochs * -(-int(actual["n_train"]) // batch)
+        if loss.ndim != 1 or len(loss) != steps:
+            raise CheckFailed(f"history['loss'] should hold one loss per mini-batch step, {epochs} epochs x "
+                              f"ceil({int(actual['n_train'])} / {batch}) = {steps} values, got {describe(loss)}")
+        for key, final in (("val_accuracy", actual["val_accuracy"]), ("train_accuracy", actual["train_accuracy"])):
+            values = actual[f"history_{key}"]
+            if values.shape != (epochs,):
+                raise CheckFailed(f"history[{key!r}] should hold one accuracy per epoch ({epochs}), got {describe(values)}")
+            if abs(float(values[-1]) - float(final)) > 1e-9:
+                raise CheckFailed(f"history[{key!r}][-1] = {float(values[-1]):.4f}, but the returned parameters give "
+                                  f"{float(final):.4f} on the same images: record the accuracy after each epoch's steps")
+        if options["learning_rate"] == 0:  # nothing may change: the learning rate must really be used
+            if float(actual["parameters_moved"]) > 0:
+                raise CheckFailed("with learning_rate=0 the parameters changed: every step must be scaled by the learning rate")
+            return
         if not np.isfinite(loss).all():
             raise CheckFailed("the loss became NaN or inf: is the learning rate too high, or the softmax unstable?")
         k = max(1, len(loss) // 10)
@@ -498,6 +525,11 @@ TASKS = (
             Case(
                 "600 digits, 8 epochs",
                 train_case(600, 300, hidden_size=64, learning_rate=0.3, reg=1e-4, epochs=8, batch_size=50, lr_decay=0.9),
+            ),
+            Case(
+                "learning_rate 0 leaves the network as it started (130 digits, batches of 60)",
+                train_case(130, 100, hidden_size=16, learning_rate=0.0, reg=1e-4, epochs=2, batch_size=60, lr_decay=0.9),
+                seed=1,
             ),
         ),
         reference=None,

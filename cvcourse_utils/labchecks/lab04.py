@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from cvcourse_utils.checking import Case, CheckFailed, Task, close
+from cvcourse_utils.checking import Case, CheckFailed, Task, close, describe, preview
 
 # --------------------------------------------------------------------------- inputs
 
@@ -52,10 +52,15 @@ def pool_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, pool: 
     return (rng.normal(size=(n, c, h, w)), pool, stride)
 
 
-def pool_backward_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, pool: int, stride: int):
-    """``(dout, x, pool, stride)``."""
+def pool_backward_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, pool: int, stride: int,
+                         ties: bool = False):
+    """``(dout, x, pool, stride)``. With ``ties``, x looks like a ReLU's output rounded to one decimal, so many
+    windows hold their maximum twice (or are all 0): the gradient must go to the first maximum in
+    row-major order, as PyTorch routes it."""
     ho, wo = (h - pool) // stride + 1, (w - pool) // stride + 1
     x = rng.normal(size=(n, c, h, w))
+    if ties:
+        x = np.maximum(np.round(x, 1), 0.0)
     return (rng.normal(size=(n, c, ho, wo)), x, pool, stride)
 
 
@@ -195,13 +200,39 @@ def run_train_cnn(fn, args) -> dict:
     val_set = load_dataset("shapes", "val", n=CHECK_VAL_IMAGES, seed=seed, **SHAPES_FOR_CHECKS)
     model = SmallCNN(3, len(train_set.classes), width=8)
     before = [p.detach().clone() for p in model.parameters()]
-    history = fn(model, train_set, val_set, epochs=epochs, lr=lr, weight_decay=weight_decay,
-                 optimizer=optimizer, batch_size=CHECK_BATCH_SIZE, seed=seed)
+    # Watch the call to `fit` (the notebook's, in the function's globals) to see the optimiser and schedule built.
+    seen: dict = {}
+    namespace = getattr(fn, "__globals__", {})
+    real_fit = namespace.get("fit")
+
+    def watched_fit(*fit_args, **fit_kwargs):
+        opt = fit_kwargs.get("optimizer", fit_args[2] if len(fit_args) > 2 else None)
+        group = opt.param_groups[0] if isinstance(opt, torch.optim.Optimizer) else {}
+        seen.update(optimizer=type(opt).__name__, momentum=float(group.get("momentum", 0.0)),
+                    nesterov=bool(group.get("nesterov", False)), weight_decay=float(group.get("weight_decay", -1.0)),
+                    scheduler=type(fit_kwargs.get("scheduler")).__name__)
+        return real_fit(*fit_args, **fit_kwargs)
+
+    if callable(real_fit):
+        namespace["fit"] = watched_fit
+    try:
+        history = fn(model, train_set, val_set, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                     optimizer=optimizer, batch_size=CHECK_BATCH_SIZE, seed=seed)
+    except ValueError as err:
+        return {"raised": "ValueError", "message": str(err)[:200]}
+    finally:
+        if callable(real_fit):
+            namespace["fit"] = real_fit
     if not isinstance(history, dict) or "val_accuracy" not in history:
         raise TypeError("train_cnn must return the History dict from fit (with a 'val_accuracy' list)")
     moved = any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
-    return {"val_accuracy": [float(a) for a in history["val_accuracy"]],
-            "parameters_changed": bool(moved), "classes": len(train_set.classes)}
+    return {"val_accuracy": [float(a) for a in history["val_accuracy"]], "lr": [float(a) for a in history.get("lr", [])],
+            "parameters_changed": bool(moved), "classes": len(train_set.classes), "built": seen}
+
+
+# What each optimiser name must build: torch.optim class, momentum, nesterov.
+OPTIMIZER_SETTINGS = {"sgd": ("SGD", 0.0, False), "momentum": ("SGD", 0.9, False), "nesterov": ("SGD", 0.9, True),
+                      "adagrad": ("Adagrad", 0.0, False), "rmsprop": ("RMSprop", 0.0, False), "adam": ("Adam", 0.0, False)}
 
 
 TRAIN_CNN_BAR = 0.75
@@ -209,6 +240,27 @@ TRAIN_CNN_BAR = 0.75
 
 def compare_train_cnn(actual, expected, args) -> None:
     optimizer, lr, weight_decay, epochs, n_train, seed = args
+    if optimizer not in OPTIMIZER_SETTINGS:
+        if actual.get("raised") != "ValueError":
+            raise CheckFailed(f"optimizer={optimizer!r} is no known optimiser: train_cnn must raise ValueError naming the choices")
+        return
+    if "raised" in actual:
+        raise CheckFailed(f"optimizer={optimizer!r} raised ValueError: {actual.get('message')}")
+    built = actual.get("built") or {}
+    if not built:
+        raise CheckFailed("train_cnn must train with the notebook's `fit(model, train_loader, optimizer, ...)`")
+    name, momentum, nesterov = OPTIMIZER_SETTINGS[optimizer]
+    got = (str(built["optimizer"]), float(built["momentum"]), bool(built["nesterov"]))
+    if got[0] != name or abs(got[1] - momentum) > 1e-12 or got[2] != nesterov:
+        raise CheckFailed(f"optimizer={optimizer!r} must build torch.optim.{name} (momentum {momentum:g}, nesterov {nesterov}); "
+                          f"got {got[0]} (momentum {got[1]:g}, nesterov {got[2]})")
+    if abs(float(built["weight_decay"]) - weight_decay) > 1e-15:
+        raise CheckFailed(f"weight_decay={weight_decay:g} but the optimiser has weight_decay {float(built['weight_decay']):g}")
+    rates = np.asarray(actual["lr"], dtype=np.float64)
+    cosine = lr * (1 + np.cos(np.pi * np.arange(epochs) / epochs)) / 2
+    if rates.shape != cosine.shape or not np.allclose(rates, cosine, rtol=1e-6, atol=0):
+        raise CheckFailed(f"the learning rate per epoch must follow a cosine schedule from lr={lr:g} over {epochs} epochs "
+                          f"(CosineAnnealingLR(opt, T_max=epochs)): expected {preview(cosine)}, got {preview(rates)}")
     accs = [float(a) for a in actual["val_accuracy"]]
     if not bool(actual["parameters_changed"]):
         raise CheckFailed("the model's parameters did not change: train the model you were given, in place")
@@ -290,6 +342,137 @@ def compare_random_search(actual, expected, args) -> None:
                               "sample log-uniformly (uniform in log10) so that each decade gets its share")
 
 
+# --------------------------------------------------------------------------- BatchNorm and dropout
+
+
+def batchnorm_inputs(rng: np.random.Generator, shape: tuple, train: bool, momentum: float = 0.1, eps: float = 1e-5):
+    """``(x, gamma, beta, running_mean, running_var, train, momentum, eps)``; x (N, D) or (N, C, H, W)."""
+    c = shape[1]
+    x = 3.0 + 2.0 * rng.normal(size=shape)  # not centred, not unit variance: the normalisation must show
+    return (x, rng.normal(1.0, 0.3, size=c), rng.normal(0.0, 0.5, size=c), rng.normal(size=c), rng.uniform(0.5, 2.0, size=c),
+            train, momentum, eps)
+
+
+def _batchnorm_reference(x, gamma, beta, running_mean, running_var, train, momentum, eps):
+    import torch.nn.functional as F
+
+    mean, var = _t(running_mean).clone(), _t(running_var).clone()  # F.batch_norm updates these in place
+    out = F.batch_norm(_t(x), mean, var, _t(gamma), _t(beta), training=bool(train), momentum=momentum, eps=eps)
+    return out, mean, var
+
+
+def batchnorm_backward_inputs(rng: np.random.Generator, shape: tuple, eps: float = 1e-5):
+    """``(dout, x, gamma, eps)``."""
+    x, gamma, *_ = batchnorm_inputs(rng, shape, True)
+    return rng.normal(size=shape), x, gamma, eps
+
+
+def _batchnorm_backward_reference(dout, x, gamma, eps):
+    import torch.nn.functional as F
+
+    xt, gt = _t(x).requires_grad_(), _t(gamma).requires_grad_()
+    bt = _t(np.zeros_like(gamma)).requires_grad_()
+    F.batch_norm(xt, None, None, gt, bt, training=True, eps=eps).backward(_t(dout))
+    return xt.grad, gt.grad, bt.grad
+
+
+def run_dropout_forward(fn, args) -> dict:
+    """Run the student's dropout twice with one seed and once with another; report the masks and outputs."""
+    x, p, train, seed = args
+    out, mask = fn(x, p, train, np.random.default_rng(seed))
+    out_again, mask_again = fn(x, p, train, np.random.default_rng(seed))
+    _, mask_other = fn(x, p, train, np.random.default_rng(seed + 1))
+    mask, mask_again, mask_other = (np.asarray(m) for m in (mask, mask_again, mask_other))
+    return {"out": np.asarray(out), "mask": mask, "same_seed_repeats": bool(np.array_equal(mask, mask_again)),
+            "other_seed_differs": bool(not np.array_equal(mask, mask_other))}
+
+
+def compare_dropout_forward(actual, expected, args) -> None:
+    x, p, train, seed = args
+    out, mask = actual["out"], actual["mask"]
+    if mask.dtype != np.bool_ or mask.shape != x.shape:
+        raise CheckFailed(f"mask must be a boolean array shaped like x {x.shape} (True = kept); got {describe(mask)}")
+    if out.shape != x.shape:
+        raise CheckFailed(f"out must be shaped like x {x.shape}; got {out.shape}")
+    if not train:
+        if not (mask.all() and np.array_equal(out, x)):
+            raise CheckFailed("at test time (train=False) dropout must return x unchanged and keep every unit")
+        return
+    want = np.where(mask, x / (1 - p), 0.0)
+    if not np.allclose(out, want, rtol=1e-12, atol=1e-12):
+        raise CheckFailed("out must be x * mask / (1 - p) (inverted dropout: the kept units are scaled up by 1 / (1 - p))")
+    dropped, n = 1.0 - mask.mean(), mask.size
+    margin = 5 * math.sqrt(p * (1 - p) / n) + 1e-12
+    if abs(dropped - p) > margin:
+        raise CheckFailed(f"p={p:g} but {dropped:.3f} of the {n} units were dropped: drop each unit with probability p")
+    if not bool(actual["same_seed_repeats"]) or (0 < p and not bool(actual["other_seed_differs"])):
+        raise CheckFailed("draw the mask from the generator `rng` you are given (the same seed must give the same mask, "
+                          "another seed another mask)")
+
+
+def _dropout_backward_reference(dout, mask, p):
+    import torch
+
+    x = torch.zeros(mask.shape, dtype=torch.float64, requires_grad=True)
+    (x * torch.from_numpy(np.asarray(mask)) / (1 - p)).backward(_t(dout))
+    return x.grad
+
+
+def dropout_backward_inputs(rng: np.random.Generator, shape: tuple, p: float):
+    """``(dout, mask, p)`` with a mask that keeps each unit with probability 1 - p."""
+    return rng.normal(size=shape), rng.random(shape) >= p, p
+
+
+# --------------------------------------------------------------------------- optimisers by hand
+
+OPTIMIZER_TASKS = {  # task -> (torch.optim class, how the task's config keys map to its arguments, the task's defaults)
+    "sgd_momentum_update": ("SGD", {"learning_rate": "lr", "momentum": "momentum"},
+                            {"learning_rate": 1e-2, "momentum": 0.9}),
+    "rmsprop_update": ("RMSprop", {"learning_rate": "lr", "decay_rate": "alpha", "epsilon": "eps"},
+                       {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8}),
+    "adam_update": ("Adam", {"learning_rate": "lr", "beta1": "betas0", "beta2": "betas1", "epsilon": "eps"},
+                    {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
+}
+
+
+def optimizer_inputs(rng: np.random.Generator, shape: tuple, steps: int, **config):
+    """``(w, grads, config)``: start weights, one gradient per step (steps, *shape), and the hyper-parameters."""
+    scale = rng.uniform(0.1, 10.0, size=shape)  # gradients of very different scales, as in a real network
+    return rng.normal(size=shape), scale * rng.normal(size=(steps, *shape)), dict(config)
+
+
+def run_optimizer(fn, args) -> np.ndarray:
+    """The weights after each step of the student's update rule: (steps, *shape)."""
+    w, grads, config = args
+    config, weights = dict(config), []
+    for g in grads:
+        w, config = fn(np.array(w, dtype=np.float64), np.array(g, dtype=np.float64), config)
+        weights.append(np.array(w, dtype=np.float64))
+    return np.stack(weights)
+
+
+def _optimizer_reference(name: str):
+    def reference(w, grads, config):
+        import torch
+
+        cls, mapping, defaults = OPTIMIZER_TASKS[name]
+        kwargs: dict = {}
+        for key, value in {**defaults, **config}.items():
+            kwargs[mapping[key]] = value
+        if "betas0" in kwargs or "betas1" in kwargs:
+            kwargs["betas"] = (kwargs.pop("betas0", 0.9), kwargs.pop("betas1", 0.999))
+        param = torch.nn.Parameter(_t(w).clone())
+        opt = getattr(torch.optim, cls)([param], **kwargs)
+        weights = []
+        for g in grads:
+            param.grad = _t(g).clone()
+            opt.step()
+            weights.append(param.detach().clone())
+        return torch.stack(weights)
+
+    return reference
+
+
 # --------------------------------------------------------------------------- tasks, in notebook order
 
 _FORWARD_CASES = (
@@ -367,6 +550,8 @@ TASKS = (
             Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_backward_inputs(rng, 2, 3, 4, 4, 2, 2)),
             Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)",
                  lambda rng: pool_backward_inputs(rng, 1, 2, 5, 7, 3, 2), seed=1),
+            Case("ties after ReLU (2x2x6x6, 2x2 pool, stride 2): the first maximum gets the gradient",
+                 lambda rng: pool_backward_inputs(rng, 2, 2, 6, 6, 2, 2, ties=True), seed=2),
         ),
         reference=_max_pool_backward_reference,
         compare=close(atol=1e-10, rtol=1e-8),
@@ -388,10 +573,90 @@ TASKS = (
         cases=(
             Case("Adam, lr 3e-3, 3 epochs on 320 easy shapes", lambda rng: ("adam", 3e-3, 0.0, 3, 320, 0)),
             Case("SGD with momentum, lr 0.02, weight decay 5e-4, 3 epochs", lambda rng: ("momentum", 0.02, 5e-4, 3, 320, 1)),
+            Case("an unknown optimiser name raises ValueError", lambda rng: ("lbfgs", 1e-3, 0.0, 1, 32, 0)),
         ),
         reference=None,
         compare=compare_train_cnn,
         call=run_train_cnn,
+    ),
+    Task(
+        name="batchnorm_forward",
+        function="batchnorm_forward",
+        cases=(
+            Case("training, 8 x 5 features", lambda rng: batchnorm_inputs(rng, (8, 5), True)),
+            Case("evaluation: the running statistics, not the batch's", lambda rng: batchnorm_inputs(rng, (6, 3), False), seed=1),
+            Case("training, images 4 x 3 x 5 x 5 (statistics per channel)", lambda rng: batchnorm_inputs(rng, (4, 3, 5, 5), True),
+                 seed=2),
+        ),
+        reference=_batchnorm_reference,
+        compare=close(atol=1e-10, rtol=1e-8, dtype="floating"),
+    ),
+    Task(
+        name="batchnorm_backward",
+        function="batchnorm_backward",
+        cases=(
+            Case("8 x 5 features", lambda rng: batchnorm_backward_inputs(rng, (8, 5))),
+            Case("images 3 x 2 x 4 x 4", lambda rng: batchnorm_backward_inputs(rng, (3, 2, 4, 4)), seed=1),
+        ),
+        reference=_batchnorm_backward_reference,
+        compare=close(atol=1e-9, rtol=1e-7),
+    ),
+    Task(
+        name="dropout_forward",
+        function="dropout_forward",
+        cases=(
+            Case("training, p = 0.5 on 20,000 units", lambda rng: (rng.normal(size=(100, 200)), 0.5, True, 3)),
+            Case("training, p = 0.2, images 8 x 3 x 16 x 16", lambda rng: (rng.normal(size=(8, 3, 16, 16)), 0.2, True, 4), seed=1),
+            Case("test time: the identity", lambda rng: (rng.normal(size=(5, 7)), 0.5, False, 5), seed=2),
+        ),
+        reference=None,
+        compare=compare_dropout_forward,
+        call=run_dropout_forward,
+    ),
+    Task(
+        name="dropout_backward",
+        function="dropout_backward",
+        cases=(
+            Case("p = 0.5, 6 x 4", lambda rng: dropout_backward_inputs(rng, (6, 4), 0.5)),
+            Case("p = 0.1, 2 x 3 x 4 x 4", lambda rng: dropout_backward_inputs(rng, (2, 3, 4, 4), 0.1), seed=1),
+        ),
+        reference=_dropout_backward_reference,
+        compare=close(atol=1e-12, rtol=1e-10),
+    ),
+    Task(
+        name="sgd_momentum_update",
+        function="sgd_momentum_update",
+        cases=(
+            Case("5 steps, lr 0.1, momentum 0.9", lambda rng: optimizer_inputs(rng, (3, 4), 5, learning_rate=0.1, momentum=0.9)),
+            Case("defaults (lr 1e-2, momentum 0.9), 8 steps", lambda rng: optimizer_inputs(rng, (6,), 8), seed=1),
+        ),
+        reference=_optimizer_reference("sgd_momentum_update"),
+        compare=close(atol=1e-12, rtol=1e-10),
+        call=run_optimizer,
+    ),
+    Task(
+        name="rmsprop_update",
+        function="rmsprop_update",
+        cases=(
+            Case("6 steps, lr 1e-2, decay 0.99", lambda rng: optimizer_inputs(rng, (3, 4), 6, learning_rate=1e-2, decay_rate=0.99,
+                                                                              epsilon=1e-8)),
+            Case("defaults, 10 steps", lambda rng: optimizer_inputs(rng, (5,), 10), seed=1),
+        ),
+        reference=_optimizer_reference("rmsprop_update"),
+        compare=close(atol=1e-12, rtol=1e-10),
+        call=run_optimizer,
+    ),
+    Task(
+        name="adam_update",
+        function="adam_update",
+        cases=(
+            Case("6 steps, lr 1e-2, betas (0.9, 0.999)", lambda rng: optimizer_inputs(rng, (3, 4), 6, learning_rate=1e-2)),
+            Case("defaults (lr 1e-3), 12 steps: the bias correction matters early", lambda rng: optimizer_inputs(rng, (4,), 12),
+                 seed=1),
+        ),
+        reference=_optimizer_reference("adam_update"),
+        compare=close(atol=1e-12, rtol=1e-10),
+        call=run_optimizer,
     ),
     Task(
         name="random_search",

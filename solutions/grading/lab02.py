@@ -137,7 +137,8 @@ HIDDEN = {
     ),
     "train_torch_softmax": (
         Case("400 blobs in 3-D, 3 classes, 4 epochs", lambda rng: torch_training_args(rng, 400, 3, 3, 4), seed=311),
-        Case("200 blobs in 8-D, 2 classes, 6 epochs", lambda rng: torch_training_args(rng, 200, 8, 2, 6), seed=312),
+        Case("200 blobs in 8-D, 2 classes, 6 epochs, lr 0.2, weight decay 0",
+             lambda rng: torch_training_args(rng, 200, 8, 2, 6, learning_rate=0.2, weight_decay=0.0), seed=312),
     ),
 }
 

@@ -11,6 +11,10 @@ import numpy as np
 
 from cvcourse_utils.checking import Case
 from cvcourse_utils.labchecks.lab04 import (
+    batchnorm_backward_inputs,
+    batchnorm_inputs,
+    dropout_backward_inputs,
+    optimizer_inputs,
     col2im_inputs,
     conv_backward_inputs,
     conv_inputs,
@@ -30,6 +34,13 @@ POINTS = {
     "max_pool_backward": 2,
     "build_cnn": 2,
     "train_cnn": 2,
+    "batchnorm_forward": 2,
+    "batchnorm_backward": 2,
+    "dropout_forward": 1,
+    "dropout_backward": 1,
+    "sgd_momentum_update": 1,
+    "rmsprop_update": 1,
+    "adam_update": 2,
     "random_search": 2,
 }
 
@@ -95,7 +106,11 @@ HIDDEN = {
     "col2im": _fold_cases(),
     "conv_backward_im2col": _backward_cases(),
     "max_pool_forward": _pool_cases(),
-    "max_pool_backward": _pool_backward_cases(),
+    "max_pool_backward": _pool_backward_cases() + (
+        Case("ties after ReLU, overlapping 3x3 windows, stride 1",
+             lambda rng: pool_backward_inputs(rng, 1, 3, 6, 5, 3, 1, ties=True), seed=320),
+        Case("an all-zero input: every window ties", lambda rng: (rng.normal(size=(1, 1, 2, 2)), np.zeros((1, 1, 4, 4)), 2, 2)),
+    ),
     "build_cnn": (
         Case("RGB 32x32 images, 10 classes, BatchNorm and dropout 0.5", lambda rng: (3, 10, True, 0.5, 32)),
         Case("grey 28x28 images, 4 classes, BatchNorm, no dropout", lambda rng: (1, 4, True, 0.0, 28)),
@@ -103,7 +118,41 @@ HIDDEN = {
     ),
     "train_cnn": (
         Case("RMSProp, lr 1e-3, 3 epochs", lambda rng: ("rmsprop", 1e-3, 0.0, 3, 320, 2)),
-        Case("Nesterov momentum, lr 0.02, 3 epochs", lambda rng: ("nesterov", 0.02, 0.0, 3, 320, 3)),
+        Case("a misspelt name ('Adam') raises ValueError", lambda rng: ("Adam", 1e-3, 0.0, 1, 32, 0)),
+        Case("Nesterov momentum, lr 0.02, weight decay 1e-3, 3 epochs", lambda rng: ("nesterov", 0.02, 1e-3, 3, 320, 3)),
+    ),
+    "batchnorm_forward": (
+        Case("training, a batch of 2 (the unbiased variance doubles the biased one)",
+             lambda rng: batchnorm_inputs(rng, (2, 4), True), seed=330),
+        Case("training, images 2 x 4 x 3 x 6, momentum 0.3, eps 1e-3",
+             lambda rng: batchnorm_inputs(rng, (2, 4, 3, 6), True, momentum=0.3, eps=1e-3), seed=331),
+        Case("evaluation, images 3 x 2 x 4 x 4", lambda rng: batchnorm_inputs(rng, (3, 2, 4, 4), False), seed=332),
+    ),
+    "batchnorm_backward": (
+        Case("a batch of 2, 3 features", lambda rng: batchnorm_backward_inputs(rng, (2, 3)), seed=333),
+        Case("images 2 x 3 x 5 x 2, eps 1e-3", lambda rng: batchnorm_backward_inputs(rng, (2, 3, 5, 2), eps=1e-3), seed=334),
+    ),
+    "dropout_forward": (
+        Case("p = 0: nothing is dropped", lambda rng: (rng.normal(size=(40, 50)), 0.0, True, 6), seed=335),
+        Case("p = 0.9 on 30,000 units", lambda rng: (rng.normal(size=(3, 100, 100)), 0.9, True, 7), seed=336),
+    ),
+    "dropout_backward": (
+        Case("p = 0.75, 5 x 9", lambda rng: dropout_backward_inputs(rng, (5, 9), 0.75), seed=337),
+    ),
+    "sgd_momentum_update": (
+        Case("momentum 0 is plain SGD, 4 steps", lambda rng: optimizer_inputs(rng, (2, 3), 4, learning_rate=0.5, momentum=0.0),
+             seed=338),
+        Case("momentum 0.99, 20 steps", lambda rng: optimizer_inputs(rng, (7,), 20, learning_rate=1e-3, momentum=0.99), seed=339),
+    ),
+    "rmsprop_update": (
+        Case("decay 0.9, epsilon 1e-4, 15 steps",
+             lambda rng: optimizer_inputs(rng, (2, 5), 15, learning_rate=3e-3, decay_rate=0.9, epsilon=1e-4), seed=340),
+    ),
+    "adam_update": (
+        Case("betas (0.5, 0.9), 20 steps", lambda rng: optimizer_inputs(rng, (3, 3), 20, learning_rate=1e-2, beta1=0.5, beta2=0.9),
+             seed=341),
+        Case("one step: the bias correction makes it lr * sign(g)", lambda rng: optimizer_inputs(rng, (6,), 1, learning_rate=0.1),
+             seed=342),
     ),
     "random_search": (
         Case("150 trials, optimum near the edge of the range",
