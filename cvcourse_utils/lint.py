@@ -234,7 +234,21 @@ def lint_lab(root: Path, lab: str) -> list[Problem]:
             points = dict(getattr(module, "POINTS", {}))
             hidden = dict(getattr(module, "HIDDEN", {}))
     problems += lint_solution(nb, file, tasks, points, hidden, str(grading_file.relative_to(root)))
+    problems += lint_how_to_work(nb, file)
     return problems
+
+
+def lint_how_to_work(nb: dict, file: str) -> list[Problem]:
+    """Every lab explains the same way of working: its 'How to work' cell begins with the course's text."""
+    from cvcourse_utils.scaffold import HOW_TO_WORK
+
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") == "markdown" and cell_source(cell).startswith("## How to work"):
+            if not cell_source(cell).startswith(HOW_TO_WORK):
+                return [Problem(file, i, "the 'How to work' cell must begin with the course's common text "
+                                         "(cvcourse_utils.scaffold.HOW_TO_WORK); put what is special to this lab after it")]
+            return []
+    return [Problem(file, None, "no '## How to work' cell (the scaffold writes one)")]
 
 
 def lint_course(root: str | Path = ".", labs: list[str] | None = None) -> list[Problem]:

@@ -4,7 +4,7 @@ A solution notebook marks what the student writes with nbgrader's markers::
 
     def to_grey(img):
         ### BEGIN SOLUTION
-        return img @ np.array([0.299, 0.587, 0.114])
+        return img @ np.array([0.2989, 0.587, 0.114])
         ### END SOLUTION
 
 :func:`make_lab` replaces every marked region with a stub (code cells) or

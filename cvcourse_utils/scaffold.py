@@ -97,14 +97,16 @@ HOW_TO_WORK = """## How to work
 
 - Run the cells from top to bottom (**Run ▸ Run All Cells** is fine: it stops at the first task you have not done yet).
 - Each task is a function. Write your code where it says `# YOUR CODE HERE` and delete the line
-  `raise NotImplementedError()`. Do not change the function's name or arguments.
+  `raise NotImplementedError()`. Do not change the function's name, its arguments or what it returns.
 - Run the **check cell** right after the function. It runs your function on a few small inputs and
   prints ✓ or ✗ for each; a ✗ comes with the expected and the actual values, so read it.
   A task is done when the cell prints `All ... cases ... pass`.
-- Grading runs the same checks plus hidden ones (other sizes and edge cases), so write general code.
-- Written questions are answered in the cells that say `YOUR ANSWER HERE` (two to four sentences each).
+- Grading runs the same checks plus hidden ones (other sizes and edge cases), so write general code:
+  nothing that only works for the inputs you see. A task whose name says *vectorised*, *no_loops* or
+  *im2col* may not use Python loops: its check reads the code.
+- Written questions are answered in the cells that say `YOUR ANSWER HERE` (a few sentences each).
 - If an import fails or something seems broken, open a terminal in the course folder and run
-  `.venv/bin/cvcourse doctor`.
+  `.venv/bin/cvcourse doctor`: it says what is installed and what to fix.
 """
 
 

@@ -10,7 +10,7 @@ GREY = Task(
     name="demo_grey",
     function="to_grey",
     cases=(Case("4x5 image", lambda rng: (rng.random((4, 5, 3)),)), Case("1x1 image", lambda rng: (rng.random((1, 1, 3)),), seed=1)),
-    reference=lambda img: img @ np.array([0.299, 0.587, 0.114]),
+    reference=lambda img: img @ np.array([0.2989, 0.587, 0.114]),
     compare=close(atol=1e-8),
 )
 
@@ -22,13 +22,13 @@ def demo_task(monkeypatch):
 
 
 def test_right_answer_passes(capsys):
-    check("demo_grey", lambda img: (img * [0.299, 0.587, 0.114]).sum(-1))
+    check("demo_grey", lambda img: (img * [0.2989, 0.587, 0.114]).sum(-1))
     out = capsys.readouterr().out
     assert "✓ 4x5 image" in out and "All 2 cases of 'demo_grey' pass." in out
 
 
 def test_a_tensor_answer_is_accepted():
-    check("demo_grey", lambda img: torch.from_numpy(img) @ torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64))
+    check("demo_grey", lambda img: torch.from_numpy(img) @ torch.tensor([0.2989, 0.587, 0.114], dtype=torch.float64))
 
 
 def test_stub_says_the_task_is_not_done():

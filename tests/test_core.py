@@ -88,3 +88,12 @@ def test_doctor_fails_with_advice_when_a_package_is_missing(monkeypatch, capsys)
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "ipywidgets is not installed" in out and "make lab" in out
+
+
+def test_best_time_is_the_fastest_run_and_refuses_zero_repeats():
+    from cvcourse_utils.timing import best_time
+
+    calls = []
+    assert best_time(lambda x: calls.append(x), 7, repeats=3) >= 0 and calls == [7, 7, 7]
+    with pytest.raises(ValueError, match="repeats"):
+        best_time(print, repeats=0)

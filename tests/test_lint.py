@@ -187,3 +187,8 @@ def test_a_scaffolded_module_passes_the_tests_as_it_is(tmp_path):
     assert " passed" in out and "failed" not in out, out[-2000:]
     assert "Self-test lab99: solution 1/1 (ok), generated lab 0/1 (ok): OK" in run(
         "-m", "cvcourse_utils.cli", "grade", "lab99", "--self-test")
+
+
+def test_every_lab_shares_the_how_to_work_text(course):
+    edit(course, "how_to_work", lambda c: c.update(source=["## How to work\n\nJust run it.\n"]))
+    assert any(p.startswith(f"{SOLUTION}: cell 1") and "the course's common text" in p for p in problems_of(course)), problems_of(course)

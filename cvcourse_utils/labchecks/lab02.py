@@ -398,8 +398,8 @@ TASKS = (
         compare=close(atol=1e-8, rtol=1e-7),
     ),
     Task(
-        name="svm_loss_vectorized",
-        function="svm_loss_vectorized",
+        name="svm_loss_vectorised",
+        function="svm_loss_vectorised",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES,
         reference=_svm_reference,
@@ -423,8 +423,8 @@ TASKS = (
         compare=close(atol=1e-8, rtol=1e-7),
     ),
     Task(
-        name="softmax_loss_vectorized",
-        function="softmax_loss_vectorized",
+        name="softmax_loss_vectorised",
+        function="softmax_loss_vectorised",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES + _LARGE_LOGITS,
         reference=_softmax_reference,

@@ -29,10 +29,10 @@ POINTS = {
     "knn_cross_validate": 2,
     "linear_predict": 1,
     "svm_loss_naive": 3,
-    "svm_loss_vectorized": 3,
+    "svm_loss_vectorised": 3,
     "centred_difference_gradient": 2,
     "softmax_loss_naive": 3,
-    "softmax_loss_vectorized": 3,
+    "softmax_loss_vectorised": 3,
     "train_linear_classifier": 3,
     "confusion_matrix_by_hand": 1,
     "precision_recall_f1": 2,
@@ -90,7 +90,7 @@ HIDDEN = {
         Case("30 examples, 10 classes", lambda rng: (rng.normal(size=(9, 10)), with_bias_column(rng.normal(size=(30, 8)))), seed=232),
     ),
     "svm_loss_naive": _LOSS_CASES,
-    "svm_loss_vectorized": _LOSS_CASES + (
+    "svm_loss_vectorised": _LOSS_CASES + (
         Case("scores around 1e4", lambda rng: loss_args(rng, 8, 5, 3, 0.01, scale=3e4), seed=306),
     ),
     "centred_difference_gradient": (
@@ -101,7 +101,7 @@ HIDDEN = {
     "softmax_loss_naive": _LOSS_CASES + (
         Case("logits around 1e4 (no overflow)", lambda rng: loss_args(rng, 5, 4, 3, 0.0, scale=3e4), seed=307),
     ),
-    "softmax_loss_vectorized": _LOSS_CASES + (
+    "softmax_loss_vectorised": _LOSS_CASES + (
         Case("logits around 1e4, two classes", lambda rng: loss_args(rng, 7, 3, 2, 0.1, scale=3e4), seed=308),
         Case("logits around -1e4 and 1e4, 10 classes", lambda rng: loss_args(rng, 20, 6, 10, 0.0, scale=5e4), seed=309),
     ),
