@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from cvcourse_utils.checking import Case, CheckFailed, Task, close, describe, preview
+from cvcourse_utils.checking import Case, CheckFailed, Task, close, describe, equal, preview
 
 # --------------------------------------------------------------------------- inputs
 
@@ -97,6 +97,24 @@ def _conv_backward_reference(dout, x, w, b, stride, pad):
     xt, wt, bt = (_t(a).requires_grad_() for a in (x, w, b))
     F.conv2d(xt, wt, bt, stride=stride, padding=pad).backward(_t(dout))
     return xt.grad, wt.grad, bt.grad
+
+
+def _receptive_field_reference(layers):
+    """Measured, not computed: the input pixels whose gradient reaches one output unit of a chain of
+    convolutions with all-ones kernels (1-D, since the receptive field is the same along each axis)."""
+    import torch
+    import torch.nn.functional as F
+
+    layers = [(int(k), int(s)) for k, s in np.asarray(layers).reshape(-1, 2)]
+    size = 1
+    for k, s in reversed(layers):  # an input just large enough for one output unit
+        size = (size - 1) * s + k
+    x = torch.ones(1, 1, size + 8, dtype=torch.float64, requires_grad=True)
+    out = x
+    for k, s in layers:
+        out = F.conv1d(out, torch.ones(1, 1, k, dtype=torch.float64), stride=s)
+    out[0, 0, 0].backward()
+    return int((x.grad[0, 0] != 0).sum())
 
 
 def _max_pool_reference(x, pool, stride):
@@ -508,6 +526,26 @@ TASKS = (
         cases=_FORWARD_CASES,
         reference=_conv_reference,
         compare=close(atol=1e-5, rtol=1e-5),
+    ),
+    Task(
+        name="receptive_field",
+        function="receptive_field",
+        cases=(
+            Case("three 3x3 convolutions, stride 1 (VGG's argument)", lambda rng: (np.array([[3, 1], [3, 1], [3, 1]]),)),
+            Case("LeNet-5: 5x5 conv, 2x2 pool, 5x5 conv, 2x2 pool", lambda rng: (np.array([[5, 1], [2, 2], [5, 1], [2, 2]]),)),
+        ),
+        reference=_receptive_field_reference,
+        compare=equal(dtype="integer"),
+    ),
+    Task(
+        name="conv_backward_naive",
+        function="conv_backward_naive",
+        cases=(
+            Case("2x3x5x5 input, 4 filters 3x3, stride 1, pad 1", lambda rng: conv_backward_inputs(rng, 2, 3, 5, 5, 4, 3, 3, 1, 1)),
+            Case("1x2x7x7 input, 3 filters 3x3, stride 2, pad 0", lambda rng: conv_backward_inputs(rng, 1, 2, 7, 7, 3, 3, 3, 2, 0), seed=1),
+        ),
+        reference=_conv_backward_reference,
+        compare=close(atol=1e-8, rtol=1e-6),
     ),
     Task(
         name="col2im",

@@ -26,8 +26,10 @@ from cvcourse_utils.labchecks.lab04 import (
 
 POINTS = {
     "conv_forward_naive": 2,
+    "receptive_field": 1,
     "im2col": 2,
     "conv_forward_im2col": 2,
+    "conv_backward_naive": 2,
     "col2im": 2,
     "conv_backward_im2col": 3,
     "max_pool_forward": 1,
@@ -97,12 +99,20 @@ def _pool_backward_cases():
 
 HIDDEN = {
     "conv_forward_naive": _conv_cases(),
+    "receptive_field": (
+        Case("a single 7x7 convolution, stride 2 (ResNet's stem)", lambda rng: (np.array([[7, 2]]),), seed=350),
+        Case("stem, 3x3 pool stride 2, four 3x3 convs, one of them with stride 2",
+             lambda rng: (np.array([[7, 2], [3, 2], [3, 1], [3, 1], [3, 2], [3, 1]]),), seed=351),
+        Case("1x1 convolutions do not grow it", lambda rng: (np.array([[1, 1], [3, 1], [1, 1]]),), seed=352),
+    ),
     "im2col": _unfold_cases(),
     "conv_forward_im2col": _conv_cases() + (
         Case("float32 input 2x3x8x8, 4 filters 3x3, pad 1",
              lambda rng: tuple(a.astype(np.float32) if isinstance(a, np.ndarray) else a
                                for a in conv_inputs(rng, 2, 3, 8, 8, 4, 3, 3, 1, 1)), seed=307),
     ),
+    "conv_backward_naive": tuple(Case(name, lambda rng, s=s: conv_backward_inputs(rng, *s), seed=seed + 40)
+                                 for name, s, seed in _CONV_SIZES[:2]),
     "col2im": _fold_cases(),
     "conv_backward_im2col": _backward_cases(),
     "max_pool_forward": _pool_cases(),
