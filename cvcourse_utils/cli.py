@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", help="the lab, e.g. lab01")
     p.add_argument("submissions", nargs="*", type=Path, help="notebook files or folders of them")
     p.add_argument("--out", type=Path, help="folder for grades.csv and feedback/")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted batch: keep the rows already in --out for unchanged submissions")
     p.add_argument("--self-test", action="store_true",
                    help="grade the lab's solution (must earn full marks) and generated lab (must earn 0); exit 1 if not")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")

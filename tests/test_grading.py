@@ -447,3 +447,89 @@ def test_a_vectorised_task_that_loops_earns_nothing_however_right(tmp_path):
         assert why in task.cases[-1].message, task.cases[-1].message
     feedback = (out / "feedback" / "helper_loop.md").read_text()
     assert "✗ vectorised: no Python loops" in feedback and "must be vectorised" in feedback
+
+
+# --------------------------------------------------------------------------- one submission never changes another's grade
+
+
+def _fallback_attack_batch(ref: dict) -> dict:
+    """Name -> (notebook, expected status): attacks on the neighbours, mixed with copies of the solution."""
+    to_grey = cell_source(ref["cells"][cell_index(ref, "to_grey")])
+    kill_all = "def to_grey(img):\n    import os, signal\n    os.kill(-1, signal.SIGKILL)\n    return img.mean(-1)\n"
+    fork_bomb = to_grey + "\nimport os, time\nend = time.time() + 15\nwhile time.time() < end:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    vandal = to_grey + ("\nimport glob, os\nfor path in glob.glob('/tmp/**/*.ipynb', recursive=True) + glob.glob('/work/**/*.ipynb', recursive=True):\n"
+                        "    try:\n        open(path, 'w').write('pwned')\n    except OSError:\n        pass\n")
+    every_fd = to_grey + "\nimport os\nfor fd in range(3, 256):\n    try:\n        os.write(fd, b'garbage')\n    except OSError:\n        pass\n"
+    return {
+        "honest_1.ipynb": (ref, "ok"),
+        "kill_all.ipynb": (with_source(ref, "to_grey", kill_all), None),  # killed in fallback; in bubblewrap it kills only its namespace
+        "honest_2.ipynb": (ref, "ok"),
+        "fork_bomb.ipynb": (with_source(ref, "to_grey", fork_bomb), None),
+        "honest_3.ipynb": (ref, "ok"),
+        "vandal.ipynb": (with_source(ref, "to_grey", vandal), "ok"),
+        "every_fd.ipynb": (with_source(ref, "to_grey", every_fd), "ok"),
+        "kill_self.ipynb": (with_source(ref, "to_grey", to_grey + "\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),
+                            "killed"),
+        "honest_4.ipynb": (ref, "ok"),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("lab01" not in GRADED_LABS, reason="needs lab01")
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_attacks_on_neighbours_change_no_other_grade(tmp_path, monkeypatch, mode, bubblewrap_works):
+    if mode == "bwrap" and not bubblewrap_works:
+        pytest.skip("bubblewrap is not usable here")
+    monkeypatch.setenv("CVCOURSE_GRADER_SANDBOX", mode)
+    lab = load_lab("lab01", ROOT)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    batch = _fallback_attack_batch(lab.reference)
+    paths = [write(subs, name, nb) for name, (nb, _) in batch.items()]
+    before = {p: p.read_bytes() for p in paths}
+    assert cli.main(["grade", "lab01", *map(str, paths), "--out", str(out), "--jobs", "2", "--timeout", "60",
+                     "--root", str(ROOT)]) == 0
+    assert {p: p.read_bytes() for p in paths} == before, "no submission file may change"
+    rows = {r["file"]: r for r in read_csv(out)}
+    for (name, (_, status)), path in zip(batch.items(), paths):
+        row = rows[str(path)]
+        if name.startswith("honest"):
+            assert row["status"] == "ok" and float(row["score"]) == lab.max_score, (name, row)
+        elif status is not None:
+            assert row["status"] == status, (name, row)
+    feedback = json.loads((out / "feedback" / "kill_self.json").read_text())
+    assert any("Re-graded alone after the batch: the first attempt ended 'killed'" in n for n in feedback["notes"]), feedback["notes"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("lab01" not in GRADED_LABS, reason="needs lab01")
+def test_a_killed_batch_resumes_without_grading_again_and_ends_the_same(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lab = load_lab("lab01", ROOT)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    wrong = with_source(lab.reference, "to_grey", "def to_grey(img):\n    return img.mean(axis=-1)\n")
+    paths = [write(subs, f"student_{i}.ipynb", lab.reference if i % 2 else wrong) for i in range(4)]
+    command = [sys.executable, "-m", "cvcourse_utils.cli", "grade", "lab01", *map(str, paths), "--jobs", "1",
+               "--timeout", "120", "--root", str(ROOT)]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    subprocess.run([*command, "--out", str(whole)], check=True, capture_output=True, timeout=900)
+    proc = subprocess.Popen([*command, "--out", str(broken)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    while len(list((broken / "rows").glob("*.json"))) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-batch: two rows on disk, the rest not
+    proc.wait()
+    done = sorted(p.name for p in (broken / "rows").glob("*.json"))
+    assert 2 <= len(done) < 4, done
+    assert len(read_csv(broken)) == len(done), "grades.csv holds every row graded so far"
+    resumed = subprocess.run([*command, "--out", str(broken), "--resume"], check=True, capture_output=True, text=True,
+                             timeout=900)
+    assert f"Resuming: {len(done)} of 4 submission(s) were graded before and are kept." in resumed.stdout
+    assert resumed.stdout.count("] ") == 4 - len(done), resumed.stdout
+    assert (broken / "grades.csv").read_text() == (whole / "grades.csv").read_text()

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -39,13 +40,19 @@ def _font_cache() -> dict | None:
     return None
 
 
+ANOMALIES = ("killed", "error", "timeout")
+
+
 def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: float = 120.0,
-                hidden: list[Path] = (), progress: Callable[[str], None] = print) -> list:
+                hidden: list[Path] = (), progress: Callable[[str], None] = print, resume: bool = False) -> list:
     """Grade every submission in ``paths`` (files or folders) into ``out``; returns the grades in input order.
 
     ``hidden`` are more folders the sandbox must hide (the course folder); the
     output folder, the submissions' folders and the grader's temporary files are
-    always hidden.
+    always hidden. Each grade reaches ``out/rows/`` (and ``grades.csv`` so far) the moment it
+    is done; with ``resume`` a submission already graded there with the same lab, file and
+    timeout is not graded again. A submission that ends ``killed``, ``error`` or ``timeout``
+    is graded once more after the batch, alone, and that second result is kept.
     """
     from cvcourse_utils.grading import gradebook, sandbox
     from cvcourse_utils.grading.grader import Grader
@@ -66,16 +73,36 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
         progress(f"Sandbox: {box.description}.")
         grader = Grader(lab, box, timeout, workroot, _font_cache())
         stems = feedback_names(files)
+        keys = [gradebook.fingerprint(lab, s.data, timeout) for s in submissions]
         grades: list = [None] * len(submissions)
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(grader.grade, s): i for i, s in enumerate(submissions)}
-            for done, future in enumerate(as_completed(futures), 1):
-                i = futures[future]
-                grades[i] = g = future.result()
+        if resume:
+            for i, stem in enumerate(stems):
+                grades[i] = gradebook.load_row(out, stem, keys[i])
+            kept = sum(g is not None for g in grades)
+            progress(f"Resuming: {kept} of {len(submissions)} submission(s) were graded before and are kept.")
+        lock = threading.Lock()
+
+        def record(i: int, g, label: str) -> None:
+            with lock:  # one writer at a time: the row, the feedback and the gradebook so far
+                grades[i] = g
+                gradebook.save_row(out, stems[i], g, keys[i])
                 gradebook.write_feedback(out, stems[i], lab, g)
-                progress(f"[{done}/{len(submissions)}] {g.file}: {gradebook.number(g.score)}/{gradebook.number(g.max_score)} "
-                         f"{g.status} ({g.seconds:.1f} s)")
+                gradebook.write_csv(out, lab, grades)
+            progress(f"[{label}] {g.file}: {gradebook.number(g.score)}/{gradebook.number(g.max_score)} {g.status} ({g.seconds:.1f} s)")
+
+        start = time.perf_counter()
+        todo = [i for i, g in enumerate(grades) if g is None]
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(grader.grade, submissions[i]): i for i in todo}
+            for done, future in enumerate(as_completed(futures), 1):
+                record(futures[future], future.result(), f"{done}/{len(todo)}")
+        again = [i for i in todo if grades[i].status in ANOMALIES]
+        for n, i in enumerate(again, 1):  # alone: nothing else runs, so a neighbour cannot have caused it
+            first = grades[i]
+            g = grader.grade(submissions[i])
+            g.notes = [*g.notes, f"Re-graded alone after the batch: the first attempt ended '{first.status}'"
+                       + (f" ({first.message})" if first.message else "") + "; this is the second result."]
+            record(i, g, f"re-graded {n}/{len(again)}")
         gradebook.write_csv(out, lab, grades)
         progress(gradebook.summary(lab, grades))
         progress(f"Wrote {out / 'grades.csv'} and {len(grades)} feedback file(s) in {out / 'feedback'} "
@@ -158,7 +185,8 @@ def grade_command(args) -> int:
     except OSError as err:
         return fail(f"cannot write the gradebook to {args.out}: {err.strerror or err}")
     try:
-        grade_batch(lab, list(args.submissions), Path(args.out), jobs=args.jobs, timeout=args.timeout, hidden=[Path(args.root)])
+        grade_batch(lab, list(args.submissions), Path(args.out), jobs=args.jobs, timeout=args.timeout, hidden=[Path(args.root)],
+                    resume=getattr(args, "resume", False))
     except (LabError, SandboxError) as err:
         return fail(str(err))
     except OSError as err:

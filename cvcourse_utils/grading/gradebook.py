@@ -40,7 +40,7 @@ def atomic_write(path: Path, text: str) -> None:
 def prepare_out(out: Path) -> None:
     """Create the output folders and prove they are writable (raises OSError with the reason)."""
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("feedback", "logs"):
+    for sub in ("feedback", "logs", "rows"):
         (out / sub).mkdir(exist_ok=True)
     fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
     os.close(fd)
@@ -57,9 +57,50 @@ def csv_text(lab: Lab, grades: list[Grade]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*COLUMNS, *(t.name for t in lab.tasks)])
     for g in grades:
+        if g is None:  # not graded yet (a batch in progress)
+            continue
         points = {t.name: t.points for t in g.tasks}
         writer.writerow([csv_cell(g.file), number(g.score), number(g.max_score), g.status, *(number(points.get(t.name, 0)) for t in lab.tasks)])
     return buffer.getvalue()
+
+
+ROWS = "rows"  # out/rows/<name>.json: each graded submission, saved the moment it is graded
+
+
+def fingerprint(lab: Lab, data: bytes | None, timeout: float) -> str:
+    """What decides a submission's grade: the lab (reference, tasks, points, hidden cases), the file and the timeout."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (lab.name, json.dumps(lab.reference, sort_keys=True), lab.tasks_module["source"],
+                 json.dumps(lab.points, sort_keys=True), repr(sorted((k, [c.name for c in v]) for k, v in lab.hidden.items())),
+                 repr(timeout)):
+        digest.update(part.encode("utf-8", "backslashreplace") + b"\0")
+    digest.update(data if data is not None else b"<unreadable>")
+    return digest.hexdigest()
+
+
+def save_row(out: Path, stem: str, g: Grade, key: str) -> None:
+    """Keep one graded submission on disk at once (atomically), so that an interrupted batch loses nothing."""
+    from dataclasses import asdict
+
+    (out / ROWS).mkdir(exist_ok=True)
+    atomic_write(out / ROWS / f"{stem}.json", json.dumps({"fingerprint": key, "grade": asdict(g)}, ensure_ascii=False) + "\n")
+
+
+def load_row(out: Path, stem: str, key: str) -> Grade | None:
+    """The saved grade of a submission, if it was graded before with the same lab, file and timeout."""
+    from cvcourse_utils.grading.grader import CaseResult, TaskResult
+
+    try:
+        saved = json.loads((out / ROWS / f"{stem}.json").read_text(encoding="utf-8"))
+        if saved.get("fingerprint") != key:
+            return None
+        g = dict(saved["grade"])
+        g["tasks"] = [TaskResult(**{**t, "cases": [CaseResult(**c) for c in t["cases"]]}) for t in g["tasks"]]
+        return Grade(**g)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def write_csv(out: Path, lab: Lab, grades: list[Grade]) -> Path:

@@ -7,6 +7,7 @@ finish normally (timeout, killed, error) earns 0.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
 import signal
@@ -73,6 +74,7 @@ class Grader:
     def __init__(self, lab: Lab, box: sandboxing.Sandbox, timeout: float, workroot: Path, font_cache: dict | None = None):
         self.lab, self.box, self.timeout, self.workroot = lab, box, timeout, workroot
         self.stub = make_lab(lab.reference, lab.notebook)
+        self._uids = itertools.count(secrets.randbelow(sandboxing.PRIVATE_UIDS // 2))  # one private uid per notebook
         self.student_cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in lab.reference["cells"]
                               if c.get("cell_type") == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")}
         self.font_cache = font_cache
@@ -129,7 +131,8 @@ class Grader:
         except InvalidNotebook as err:
             return self._grade(sub, "invalid", str(err))
         nonce = secrets.token_hex(16)
-        out = sandboxing.run(self.box, self.job(merged.cells, nonce), self.timeout, self.workroot)
+        uid = sandboxing.private_uid(next(self._uids))
+        out = sandboxing.run(self.box, self.job(merged.cells, nonce), self.timeout, self.workroot, uid=uid)
         extra = {"notes": merged.notes, "seconds": round(out.seconds, 2), "stdout_tail": out.stdout_tail, "stderr_tail": out.stderr_tail}
         if out.stdout_bytes >= OUTPUT_LIMIT:
             extra["notes"] = extra["notes"] + [f"The notebook printed more than {OUTPUT_LIMIT >> 20} MB; the rest of its output was dropped."]

@@ -11,9 +11,12 @@ forces the fallback) and :func:`run` runs one job in it:
 - **fallback** (no usable bubblewrap, e.g. macOS): the same child process and
   limits, without the namespaces, so it can read whatever the user it runs as can.
 
-In both, when the grader runs as root the child runs as ``nobody`` (the kernel does
-not enforce the process-count limit for root), after :mod:`launcher` makes the
-Python install reachable for that user in a private mount namespace.
+In both, when the grader runs as root each child runs as its own unprivileged user, a
+uid from a private range that no other process uses (the kernel does not enforce the
+process-count limit for root, and children sharing one user could signal each other or
+exhaust each other's limit), after :mod:`launcher` makes the Python install reachable
+for that user in a private mount namespace. Whatever a child leaves running under its
+uid is killed when it ends.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NOBODY = 65534
+PRIVATE_UID_BASE = 1_500_000_000  # one uid per graded notebook, from a range no account uses
+PRIVATE_UIDS = 100_000_000
 TMPFS_SIZE = 64 << 20
 FILE_SIZE_LIMIT = 64 << 20  # each file the child writes: stdout, stderr, results
 MEMORY_LIMIT = int(os.environ.get("CVCOURSE_GRADER_MEMORY_MB", "6144")) << 20  # address space; import torch alone maps ~3.6 GB
@@ -51,10 +56,18 @@ class Sandbox:
     description: str               # one line for every report
     prefix: tuple[str, ...]        # launcher (+ bubblewrap) arguments before the Python command
     python: str
-    uid: int | None                # the user the child runs as, when the grader drops privileges
+    uid: int | None                # when the grader drops privileges: the trial's uid; each job gets its own
     nproc: int | None
     inside_workdir: str | None     # the child's working folder inside bubblewrap
     env: dict = field(default_factory=dict)
+    spec: dict | None = None       # the launcher's spec (its uid is replaced for each job)
+
+    def prefix_for(self, uid: int | None) -> tuple[str, ...]:
+        """The command prefix for a child that runs as ``uid`` (the launcher's spec carries the uid)."""
+        if uid is None or self.spec is None or self.spec.get("uid") is None:
+            return self.prefix
+        launcher = _launcher({**self.spec, "uid": uid, "gid": uid})
+        return (*launcher, *self.prefix[len(launcher):])
 
 
 @dataclass
@@ -198,23 +211,27 @@ def prepare(hidden: list[Path], jobs: int, workroot: Path) -> Sandbox:
         if bwrap and linux:
             features = _bwrap_features(bwrap)
             env = _child_env("/tmp/work", "/tmp")
-            prefix = _launcher({"unshare": root_user, "reveal": reveal, "uid": NOBODY if root_user else None, "gid": NOBODY}) if posix else []
+            spec = {"unshare": root_user, "reveal": reveal, "uid": PRIVATE_UID_BASE if root_user else None,
+                    "gid": PRIVATE_UID_BASE}
+            prefix = _launcher(spec) if posix else []
             prefix += bwrap_arguments(bwrap, paths, hidden_paths, env, features)
             why_not = _trial(prefix, python, {"PATH": "/usr/bin:/bin"}, None)
             if why_not is None:
-                who = "runs as the unprivileged user nobody" if root_user else "runs as you, in its own user namespace"
+                who = "each notebook runs as its own unprivileged user" if root_user else "runs as you, in its own user namespace"
                 return Sandbox("bubblewrap", "bubblewrap sandbox: no network, separate user/PID/mount namespaces; only the system, "
                                f"the Python install and cvcourse_utils are visible (read-only); {who}",
-                               tuple(prefix), python, NOBODY, PROCESSES_PER_JOB, "/tmp/work", {"PATH": "/usr/bin:/bin"})
+                               tuple(prefix), python, PRIVATE_UID_BASE if root_user else None, PROCESSES_PER_JOB, "/tmp/work",
+                               {"PATH": "/usr/bin:/bin"}, spec if posix else None)
             why_not = f"bubblewrap does not work here ({why_not})"
         if choice != "auto":
             raise SandboxError(f"CVCOURSE_GRADER_SANDBOX={choice} but {why_not}")
     attempts = []
+    own = "each notebook runs as its own unprivileged user (a uid from a private range), so it cannot signal another"
     if root_user and linux:
-        attempts.append(({"unshare": True, "reveal": reveal, "uid": NOBODY, "gid": NOBODY}, NOBODY,
-                         "no network (own namespace); runs as nobody"))
+        attempts.append(({"unshare": True, "reveal": reveal, "uid": PRIVATE_UID_BASE, "gid": PRIVATE_UID_BASE},
+                         PRIVATE_UID_BASE, f"no network (own namespace); {own}"))
     if root_user:
-        attempts.append(({"unshare": False, "uid": NOBODY, "gid": NOBODY}, NOBODY, "runs as nobody"))
+        attempts.append(({"unshare": False, "uid": PRIVATE_UID_BASE, "gid": PRIVATE_UID_BASE}, PRIVATE_UID_BASE, own))
     if posix:
         attempts.append(({"unshare": False, "uid": None}, None,
                          "runs as root, so the process-count limit is NOT enforced" if root_user else "runs as you"))
@@ -229,11 +246,12 @@ def prepare(hidden: list[Path], jobs: int, workroot: Path) -> Sandbox:
             os.chown(trial_dir, uid, uid)
         problem = _trial(prefix, python, _child_env(trial_dir, trial_dir), trial_dir)
         if problem is None:
-            # without namespaces the limit counts every process of the user, across all jobs
-            nproc = PROCESSES_PER_JOB * max(jobs, 1) + 16 + _tasks_of(uid) if uid is not None else None
+            _kill_uid(uid)
+            # without namespaces the limit counts every process of the user: here only this notebook's
+            nproc = PROCESSES_PER_JOB + 16 if uid is not None else None
             return Sandbox("fallback", f"fallback (no sandbox: {why_not}): a plain child process with resource limits; "
                            f"{note}; student code can read any file this user can, including the course folder",
-                           tuple(prefix), python, uid, nproc, None)
+                           tuple(prefix), python, uid, nproc, None, spec=spec)
         problems.append(problem)
     raise SandboxError("cannot start a grading child process: " + "; ".join(problems))
 
@@ -251,6 +269,25 @@ def _tasks_of(uid: int) -> int:
     return total
 
 
+def _kill_uid(uid: int | None) -> None:
+    """Kill every process of ``uid`` (a private grading uid; Linux, as root), also those that left the group."""
+    if uid is None or uid < PRIVATE_UID_BASE or not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return
+    for _ in range(50):  # a fork bomb may still be forking: repeat until nothing of it is left
+        found = False
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+                if int(fields["Uid"].split()[1]) == uid or int(fields["Uid"].split()[0]) == uid:
+                    found = True
+                    os.kill(int(status.parent.name), signal.SIGKILL)
+            except (OSError, KeyError, ValueError, IndexError):
+                continue
+        if not found:
+            return
+        time.sleep(0.02)
+
+
 def _tail(path: Path) -> tuple[str, int]:
     size = path.stat().st_size
     with path.open("rb") as f:
@@ -266,8 +303,17 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def run(sandbox: Sandbox, job: bytes, timeout: float, workroot: Path) -> Outcome:
-    """Run one job (see :mod:`child`) in the sandbox; kill its whole process group after ``timeout`` seconds."""
+def private_uid(index: int) -> int:
+    """The uid of the ``index``-th notebook graded by this process (a private range, wrapping around)."""
+    return PRIVATE_UID_BASE + 1 + index % (PRIVATE_UIDS - 1)
+
+
+def run(sandbox: Sandbox, job: bytes, timeout: float, workroot: Path, uid: int | None = None) -> Outcome:
+    """Run one job (see :mod:`child`) in the sandbox; kill its whole process group after ``timeout`` seconds.
+
+    uid: the private user this job runs as, when the grader drops privileges (default: the sandbox's).
+    """
+    uid = sandbox.uid if uid is None or sandbox.uid is None else uid
     jobdir = Path(tempfile.mkdtemp(dir=workroot))
     try:
         os.chmod(jobdir, 0o711)  # the fallback child (nobody) must reach work/, and only that
@@ -276,13 +322,13 @@ def run(sandbox: Sandbox, job: bytes, timeout: float, workroot: Path) -> Outcome
         (jobdir / "job.npz").write_bytes(job)
         work = jobdir / "work"
         work.mkdir(mode=0o700)
-        if sandbox.uid is not None and sandbox.inside_workdir is None:
-            os.chown(work, sandbox.uid, sandbox.uid)
+        if uid is not None and sandbox.inside_workdir is None:
+            os.chown(work, uid, uid)
         env = sandbox.env if sandbox.inside_workdir else _child_env(str(work), str(work))
         posix = os.name == "posix"
         with open(jobdir / "job.npz", "rb") as stdin, open(jobdir / "stdout", "wb") as stdout, \
                 open(jobdir / "stderr", "wb") as stderr, open(jobdir / "result", "wb") as result:
-            command = [*sandbox.prefix, sandbox.python, "-I", "-B", "-m", "cvcourse_utils.grading.child"]
+            command = [*sandbox.prefix_for(uid), sandbox.python, "-I", "-B", "-m", "cvcourse_utils.grading.child"]
             command += ["--result-fd", str(result.fileno())] if posix else ["--result-file", str(jobdir / "result")]
             start = time.perf_counter()
             kwargs = {"pass_fds": (result.fileno(),), "start_new_session": True} if posix else \
@@ -296,6 +342,7 @@ def run(sandbox: Sandbox, job: bytes, timeout: float, workroot: Path) -> Outcome
                 timed_out = True
             if posix:
                 _kill_group(proc.pid)  # also what the submission left running
+                _kill_uid(uid)         # and what escaped the group (setsid, daemons)
             else:
                 proc.kill()
             proc.wait()
