@@ -11,7 +11,8 @@ One concept per module:
 - ``training``   ``fit``, ``evaluate`` and ``predict``: the training loop every module shares
 - ``pretrained`` models trained once and cached (``get_or_train``)
 - ``gradcheck``  numerical gradients for checking backprop by hand
-- ``models``     small networks that several notebooks use
+- ``models``     small networks that several notebooks use (LeNet-5, SmallCNN, CifarResNet)
+- ``backbone``   the course-pretrained ResNet that modules 05-09 reuse
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``

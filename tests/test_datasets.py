@@ -447,3 +447,49 @@ def test_download_is_a_no_op_when_the_files_are_there(cache, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", fail_like_an_offline_machine)
     make_mnist(cache)
     assert download("mnist") == cache / "mnist"
+
+
+# ---- the second set of shape classes (module 05's transfer target) -----------------------------
+
+from cvcourse_utils.datasets.shapes import CLASS_SETS, NEW_SHAPE_CLASSES  # noqa: E402
+
+
+def test_new_class_set_is_five_other_shapes():
+    assert len(NEW_SHAPE_CLASSES) == 5 and not set(NEW_SHAPE_CLASSES) & set(SHAPE_CLASSES)
+    assert CLASS_SETS == {"original": SHAPE_CLASSES, "new": NEW_SHAPE_CLASSES}
+
+
+@pytest.mark.parametrize("difficulty", ["easy", "cluttered"])
+def test_new_class_set_loads_balanced_and_deterministic(difficulty):
+    a = load_dataset("shapes", "train", n=50, class_set="new", difficulty=difficulty)
+    b = load_dataset("shapes", "train", n=50, class_set="new", difficulty=difficulty)
+    X, y = load_dataset("shapes", "train", n=50, class_set="new", difficulty=difficulty, as_numpy=True)
+    assert a.classes == list(NEW_SHAPE_CLASSES) and X.shape == (50, 3, 32, 32)
+    assert torch.equal(a[3][0], b[3][0]) and np.bincount(y, minlength=5).tolist() == [10] * 5
+
+
+def test_new_class_set_draws_other_images_than_the_original_set():
+    old, _ = load_dataset("shapes", "train", n=40, as_numpy=True)
+    new, _ = load_dataset("shapes", "train", n=40, class_set="new", as_numpy=True)
+    assert not any(np.array_equal(a, b) for a in old for b in new)
+    # the same random choices with another set of shapes also give other images
+    same_stream = generate_shapes(20, seed=3, class_set="new").images
+    assert not np.array_equal(same_stream, generate_shapes(20, seed=3).images)
+
+
+def test_new_shapes_differ_from_each_other():
+    """Mean masks of the five new classes, all the same size and centred, differ clearly."""
+    scenes = generate_shapes(200, seed=0, class_set="new", noise=0.0, size_range=(0.7, 0.7))
+    bright = scenes.images.astype(np.float32).max(axis=1) > 100  # (N, H, W), the shape (easy: light on dark)
+    means = np.stack([bright[scenes.labels[:, 0] == k].mean(axis=0) for k in range(5)])
+    gaps = [np.abs(means[i] - means[j]).mean() for i in range(5) for j in range(i + 1, 5)]
+    assert min(gaps) > 0.02
+
+
+def test_class_set_errors():
+    with pytest.raises(ValueError, match="class_set"):
+        load_dataset("shapes", "train", n=5, class_set="old")
+    with pytest.raises(ValueError, match="class_set"):
+        load_dataset("shapes_detection", "train", n=2, class_set="new")
+    with pytest.raises(ValueError, match="class_set"):
+        generate_shapes(2, class_set="other")

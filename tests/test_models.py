@@ -79,3 +79,83 @@ def test_models_fit_a_tiny_problem(model):
         opt.step()
     model.eval()
     assert (model(x).argmax(1) == y).float().mean() == 1.0
+
+
+# ---- the residual network family (module 05) ---------------------------------------------------
+
+from cvcourse_utils.models import BasicBlock, CifarResNet, PlainBlock, cifar_resnet  # noqa: E402
+
+
+@pytest.mark.parametrize("in_channels, out_channels, stride, shortcut", [
+    (16, 16, 1, False), (16, 32, 2, True), (8, 24, 1, True), (16, 16, 2, True),
+])
+def test_basic_block_matches_torchvision(in_channels, out_channels, stride, shortcut):
+    from torchvision.models.resnet import BasicBlock as TorchvisionBlock
+
+    block = BasicBlock(in_channels, out_channels, stride)
+    assert (block.downsample is not None) == shortcut
+    downsample = None
+    if shortcut:
+        downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                   nn.BatchNorm2d(out_channels))
+    reference = TorchvisionBlock(in_channels, out_channels, stride, downsample=downsample)
+    reference.load_state_dict(block.state_dict())  # same names, same shapes
+    x = torch.randn(2, in_channels, 9, 9)
+    assert torch.allclose(block(x), reference(x), atol=1e-6)
+    assert block(x).shape == (2, out_channels, -(-9 // stride), -(-9 // stride))
+
+
+def test_plain_block_is_a_basic_block_without_its_shortcut():
+    plain, residual = PlainBlock(8, 16, 2), BasicBlock(8, 16, 2)
+    assert plain.downsample is None
+    assert n_params(residual) - n_params(plain) == 8 * 16 + 2 * 16  # the 1x1 projection and its BatchNorm
+    assert plain(torch.randn(2, 8, 8, 8)).shape == (2, 16, 4, 4)
+
+
+def test_cifar_resnet_shapes_and_features_head_split():
+    model = CifarResNet(3, 5, blocks=(2, 2, 2), width=16).eval()
+    x = torch.randn(3, 3, 32, 32)
+    maps = model.features(x)
+    assert model.feature_channels == 64 and maps.shape == (3, 64, 8, 8)
+    assert torch.equal(model.head(maps), model(x)) and model(x).shape == (3, 5)
+    assert len(model.features) == 4  # stem and three stages
+    assert model.features[:2](x).shape == (3, 16, 32, 32) and model.features[:3](x).shape == (3, 32, 16, 16)
+    assert model(torch.randn(1, 3, 20, 28)).shape == (1, 5)  # any size: global average pooling
+
+
+def test_cifar_resnet_parameter_counts():
+    # default: stem 432 + 32, stage 1 4 x (2304 + 32), stage 2 (4608 + 9216 + 128 + 512 + 64) + (2 x 9216 + 128),
+    # stage 3 (18432 + 36864 + 256 + 2048 + 256) + (2 x 36864 + 256), head 64 * 10 + 10
+    assert n_params(CifarResNet()) == 175_258
+    assert n_params(CifarResNet(3, 5)) == 175_258 - 5 * 65
+    conv_weights = sum(m.weight.numel() for m in CifarResNet().modules() if isinstance(m, nn.Conv2d))
+    assert conv_weights == 432 + 4 * 2304 + (4608 + 3 * 9216 + 512) + (18432 + 3 * 36864 + 2048)
+    assert n_params(CifarResNet(block=PlainBlock)) == 175_258 - (512 + 64) - (2048 + 128)
+
+
+@pytest.mark.parametrize("depth", [8, 14, 20, 32])
+def test_cifar_resnet_depth(depth):
+    for residual in (True, False):
+        model = cifar_resnet(depth, num_classes=4, width=4, residual=residual)
+        weighted = [m for m in model.modules()
+                    if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3))]
+        assert len(weighted) == depth  # 3x3 convolutions and the linear layer; 1x1 projections do not count
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    with pytest.raises(ValueError):
+        cifar_resnet(10)
+    with pytest.raises(ValueError):
+        CifarResNet(blocks=(2, 0, 2))
+
+
+def test_cifar_resnet_learns_a_tiny_problem():
+    torch.manual_seed(0)
+    model = CifarResNet(3, 2, blocks=(1, 1, 1), width=4)
+    x = torch.randn(16, 3, 16, 16)
+    y = (x[:, 0].mean(dim=(1, 2)) > 0).long()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1

@@ -10,7 +10,7 @@ import torch
 from cvcourse_utils.datasets.base import ImageClassificationDataset, UnknownDatasetError, check_split
 from cvcourse_utils.datasets.digits import load_digits_dataset
 from cvcourse_utils.datasets.real import REAL_DATASETS, download_real, load_real
-from cvcourse_utils.datasets.shapes import SHAPE_CLASSES, ShapesScenes, generate_shapes
+from cvcourse_utils.datasets.shapes import CLASS_SETS, SHAPE_CLASSES, ShapesScenes, generate_shapes
 
 DATASET_NAMES = ("shapes", "shapes_detection", "shapes_segmentation", "digits", "mnist", "fashion_mnist", "cifar10")
 CLASSIFICATION_NAMES = ("shapes", "digits", "mnist", "fashion_mnist", "cifar10")
@@ -62,8 +62,10 @@ def load_dataset(
     (shapes) or which subset of ``n`` (other sets); the splits themselves never depend on it.
     ``transform``: a transforms v2 callable, applied to the image (and to the target for
     detection/segmentation). Shapes ``options``: ``difficulty`` ("easy" or "cluttered"),
-    ``noise``, ``clutter``, ``occlusion``, ``size_range``, ``class_colors``, ``background`` and,
-    for scenes, ``max_objects`` (default 4).
+    ``noise``, ``clutter``, ``occlusion``, ``size_range``, ``class_colors``, ``background``,
+    for scenes ``max_objects`` (default 4), and for ``"shapes"`` ``class_set``: ``"original"``
+    (circle ... cross) or ``"new"`` (pentagon, diamond, arrow, ell, tee: the transfer target of
+    module 05, drawn from its own random streams, so no image repeats one of the original set).
     """
     _check_name(name)
     check_split(split)
@@ -87,19 +89,28 @@ def load_dataset(
 
 
 def _load_shapes(name: str, split: str, *, n, image_size, seed, transform, difficulty: str = "easy",
-                 max_objects: int | None = None, **knobs):
+                 max_objects: int | None = None, class_set: str = "original", **knobs):
     scene = name != "shapes"
     count = int(n) if n is not None else (_SCENES_N if scene else _SHAPES_N)[split]
     size = int(image_size) if image_size is not None else (64 if scene else 32)
+    if scene and class_set != "original":
+        raise ValueError("class_set='new' is for the shapes classification set only")
     if scene:
         result = generate_shapes(count, image_size=size, max_objects=4 if max_objects is None else int(max_objects),
                                  seed=shapes_seed(name, split, seed), difficulty=difficulty, instance_map=True, **knobs)
         return ShapesScenes(result, task="detection" if name == "shapes_detection" else "segmentation", transform=transform)
     if max_objects not in (None, 1):
         raise ValueError("the shapes classification set has one shape per image; use shapes_detection for more")
-    result = generate_shapes(count, image_size=size, seed=shapes_seed(name, split, seed), difficulty=difficulty, **knobs)
+    if class_set not in CLASS_SETS:
+        raise ValueError(f"class_set must be one of {', '.join(CLASS_SETS)}, not {class_set!r}")
+    if class_set == "original":
+        seq = shapes_seed(name, split, seed)
+    else:  # its own streams: the new set never reuses the positions and colours of the original one
+        seq = np.random.SeedSequence([int(seed), _VIEW_CODE[name], _SPLIT_CODE[split], 1])
+    result = generate_shapes(count, image_size=size, seed=seq, difficulty=difficulty, class_set=class_set, **knobs)
     return ImageClassificationDataset(torch.from_numpy(result.images), torch.from_numpy(result.labels[:, 0]),
-                                      list(SHAPE_CLASSES), transform=transform, name="shapes")
+                                      list(CLASS_SETS[class_set]), transform=transform,
+                                      name="shapes" if class_set == "original" else "shapes (new classes)")
 
 
 def download(name: str) -> Path:

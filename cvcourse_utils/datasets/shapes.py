@@ -32,6 +32,10 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
+# A second set of five classes, drawn the same way: the target task of transfer learning (module 05).
+# ``generate_shapes(..., class_set="new")`` draws these instead; labels 0..4 then index this tuple.
+NEW_SHAPE_CLASSES: tuple[str, ...] = ("pentagon", "diamond", "arrow", "ell", "tee")
+CLASS_SETS = {"original": SHAPE_CLASSES, "new": NEW_SHAPE_CLASSES}
 
 DIFFICULTIES = ("easy", "cluttered")
 
@@ -132,6 +136,17 @@ _PIECES: dict[str, list[list[tuple[float, float, float]]]] = {
                        (_CROSS_HALF_WIDTH, _CROSS_ARM), (-_CROSS_HALF_WIDTH, _CROSS_ARM)]),
     ],
 }
+# the new set (class_set="new"): a regular pentagon, a slim rhombus, an arrow, an L and a T
+_PIECES.update({
+    "pentagon": [_convex_piece([_polar(1.0, a) for a in (270, 342, 54, 126, 198)])],
+    "diamond": [_convex_piece([(0.0, -1.0), (0.55, 0.0), (0.0, 1.0), (-0.55, 0.0)])],
+    "arrow": [_convex_piece([(-0.95, -0.22), (0.1, -0.22), (0.1, 0.22), (-0.95, 0.22)]),
+              _convex_piece([(0.0, -0.7), (0.95, 0.0), (0.0, 0.7)])],
+    "ell": [_convex_piece([(-0.7, -0.9), (-0.2, -0.9), (-0.2, 0.9), (-0.7, 0.9)]),
+            _convex_piece([(-0.7, 0.4), (0.75, 0.4), (0.75, 0.9), (-0.7, 0.9)])],
+    "tee": [_convex_piece([(-0.9, -0.9), (0.9, -0.9), (0.9, -0.4), (-0.9, -0.4)]),
+            _convex_piece([(-0.25, -0.9), (0.25, -0.9), (0.25, 0.9), (-0.25, 0.9)])],
+})
 
 # colours of the classes in the "easy" preset (class_colors=True)
 _CLASS_COLORS = np.array(
@@ -148,7 +163,7 @@ def _shape_distance(kind: int, dx: np.ndarray, dy: np.ndarray, radius: np.ndarra
     dx: (n, 1, W), dy: (n, H, 1) pixel centres minus the shape centre; radius, c, s: (n, 1, 1)
     circumradius and the rotation (cos, sin). Returns (n, H, W).
     """
-    name = SHAPE_CLASSES[kind]
+    name = (SHAPE_CLASSES + NEW_SHAPE_CLASSES)[kind]  # kinds 5..9: the new set
     if name == "circle":
         return np.sqrt(dx * dx + dy * dy) - np.float32(_CIRCLE_RADIUS) * radius
     if name == "star":
@@ -260,6 +275,7 @@ def generate_shapes(
     seed: int | np.random.SeedSequence = 0,
     difficulty: str = "easy",
     instance_map: bool = False,
+    class_set: str = "original",
     **knobs,
 ) -> ShapeScenes:
     """Draw ``n`` images of shapes (deterministic for a given ``seed``).
@@ -269,7 +285,12 @@ def generate_shapes(
     and ``max_objects`` shapes of random classes that overlap little; the ``instance_map``
     says which shape each pixel shows (after occlusion). ``knobs``: noise, clutter,
     occlusion, size_range, class_colors, background (see the module docstring).
+    ``class_set``: ``"original"`` (``SHAPE_CLASSES``) or ``"new"`` (``NEW_SHAPE_CLASSES``, five
+    other shapes with the same styles; labels 0..4 index that tuple).
     """
+    if class_set not in CLASS_SETS:
+        raise ValueError(f"class_set must be one of {', '.join(CLASS_SETS)}, not {class_set!r}")
+    kind_offset = 0 if class_set == "original" else len(SHAPE_CLASSES)
     if n < 0 or image_size < 8 or max_objects < 1:
         raise ValueError("need n >= 0, image_size >= 8 and max_objects >= 1")
     style = shape_style(difficulty, scene=max_objects > 1, **knobs)
@@ -380,7 +401,7 @@ def generate_shapes(
                     continue
                 j = idx + start
                 dist[idx] = _shape_distance(
-                    kind, coords[None, None, :] - slot["cx"][j, None, None], coords[None, :, None] - slot["cy"][j, None, None],
+                    kind + kind_offset, coords[None, None, :] - slot["cx"][j, None, None], coords[None, :, None] - slot["cy"][j, None, None],
                     slot["radius"][j, None, None], slot["c"][j, None, None], slot["s"][j, None, None],
                 )
             _blend(img, dist, slot["color"][sl])

@@ -1,0 +1,102 @@
+"""Module 05 quality bars, measured on the notebooks themselves in full mode.
+
+Bars (figures from the ``results`` dict of ``solutions/lab05_cnn_architectures_and_transfer.ipynb``):
+
+- the small ResNet on cluttered shapes (the course backbone, ResNet-14, trained by the lab's call to
+  ``course_backbone()`` unless it is already cached): test accuracy >= 0.99;
+- a plain network of 32 layers ends with a higher training loss than the residual one of the same depth;
+- transfer with the fewest labels the lab shows (25 images): the linear probe or fine-tuning beats
+  training from scratch by >= 0.10 accuracy; every point of the plot is recorded;
+- retrieval on held-out digits with the triplet embedding: recall@1 >= 0.90;
+- FLOP counts by hand (the lab's ``network_flops``) equal ``FlopCounterMode`` exactly;
+- CIFAR-10, only when it is in the cache: a ResNet reaches >= 0.93 test accuracy within 25 epochs, with
+  the training time and the device (a GPU trains in bf16 mixed precision through ``fit``).
+
+The lecture runs in full mode too; its run time and figures are recorded (no bars).
+
+Run from the repository root:  .venv/bin/python -m benchmarks.bench_module05
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from benchmarks.notebook_results import run_notebook
+from benchmarks.results import record
+
+NAME = "bench_module05"
+LAB = "solutions/lab05_cnn_architectures_and_transfer.ipynb"
+LECTURE = "lectures/05_cnn_architectures_and_transfer.ipynb"
+
+RESNET_BAR = 0.99
+TRANSFER_MARGIN = 0.10
+RECALL_BAR = 0.90
+CIFAR10_BAR = 0.93
+
+
+def cifar10_in_cache() -> bool:
+    from cvcourse_utils.datasets import is_downloaded
+
+    if is_downloaded("cifar10"):
+        return True
+    print("CIFAR-10 is not in the cache (run `cvcourse data download cifar10` when online): "
+          "its bar is NOT measured in this run.")
+    return False
+
+
+def main() -> int:
+    failures: list[str] = []
+
+    def bar(figure: str, value: float, ok: bool, requirement: str, note: str = "") -> None:
+        record(NAME, figure, f"{value:.4f}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}" + (f"; {note}" if note else ""))
+        if not ok:
+            failures.append(f"{figure} = {value:.4f} (needs {requirement})")
+
+    with_cifar = cifar10_in_cache()
+    if with_cifar:
+        os.environ["CVCOURSE_CIFAR10"] = "1"  # the lab's CIFAR-10 cell trains on a CPU too when this is set
+
+    results, seconds = run_notebook(LAB)
+    record(NAME, "lab05 full-mode run time", f"{seconds / 60:.1f} min", "solutions notebook, CVCOURSE_FAST=0")
+    resnet = results["backbone_source_test_accuracy"]
+    bar("cluttered shapes: small ResNet (course backbone, ResNet-14) test accuracy", resnet, resnet >= RESNET_BAR, f">= {RESNET_BAR}")
+    residual, plain = results["residual32_final_train_loss"], results["plain32_final_train_loss"]
+    bar("32 layers: plain minus residual final training loss", plain - residual, plain > residual, "> 0",
+        f"residual {residual:.4f}, plain {plain:.4f}; test accuracy residual {results['residual32_test_accuracy']:.3f}, "
+        f"plain {results['plain32_test_accuracy']:.3f}")
+    margin = results["transfer_best_pretrained_minus_scratch_smallest"]
+    bar("transfer, fewest labels: best of probe / fine-tuning minus from scratch", margin, margin >= TRANSFER_MARGIN,
+        f">= {TRANSFER_MARGIN}")
+    for key in sorted(k for k in results if k.startswith("transfer_") and k[-1].isdigit()):
+        record(NAME, f"lab: {key}", f"{results[key]:.4f}", "target test accuracy, five new shapes")
+    recall = results["retrieval_recall_at_1"]
+    bar("digits retrieval (triplet embedding): recall@1", recall, recall >= RECALL_BAR, f">= {RECALL_BAR}",
+        f"recall@5 {results['retrieval_recall_at_5']:.3f}, verification AUC {results['verification_auc']:.3f}")
+    exact = results["flops_by_hand_equal_counted"]
+    bar("FLOPs by hand equal FlopCounterMode (4 networks)", exact, exact == 1.0, "== 1 (all exact)")
+
+    if "cifar10_resnet_test_accuracy" in results:
+        cifar = results["cifar10_resnet_test_accuracy"]
+        device = results.get("cifar10_device", "?")
+        bar(f"CIFAR-10: ResNet test accuracy after 25 epochs ({device})", cifar, cifar >= CIFAR10_BAR, f">= {CIFAR10_BAR}")
+        precision = "bf16 mixed precision" if str(device).startswith("cuda") else "float32"
+        record(NAME, f"CIFAR-10: 25 epochs training time ({device})", f"{results['cifar10_seconds'] / 60:.1f} min", precision)
+    elif with_cifar:
+        failures.append("CIFAR-10 is in the cache but the lab did not report its accuracy")
+    else:
+        record(NAME, "CIFAR-10: ResNet test accuracy", "not measured", "CIFAR-10 not in the cache on this machine")
+
+    lecture, lecture_seconds = run_notebook(LECTURE)
+    record(NAME, "lecture 05 full-mode run time", f"{lecture_seconds / 60:.1f} min", "CVCOURSE_FAST=0")
+    for key, value in sorted(lecture.items()):
+        record(NAME, f"lecture: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
+
+    if failures:
+        print("\nBars missed:\n  " + "\n  ".join(failures))
+        return 1
+    print("\nAll module 05 bars pass.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
