@@ -198,7 +198,7 @@ class _ImageTextPairs(torch.utils.data.Dataset):
 
 def toy_clip_config() -> dict:
     """The config of the course's toy CLIP (fast mode: fewer captioned images and epochs)."""
-    return dict(embed_dim=64, image_width=16, text_width=64, text_depth=2, heads=4, n_train=per_mode(full=8000, fast=1000),
+    return dict(embed_dim=64, image_width=16, text_width=64, text_depth=2, heads=4, n_train=per_mode(full=8000, fast=1500),
                 epochs=per_mode(full=12, fast=3), batch_size=per_mode(full=128, fast=32), lr=3e-3, keep=0.7, keep_color=0.3,
                 grey=0.5, seed=0)
 
