@@ -250,7 +250,7 @@ def _block_reference(x, dim, heads, mlp_dim, seed):
 # 1.0 on 200 validation images for the seeds tried (in about a second); chance is 0.2.
 VIT_CHECK = dict(n_train=320, n_val=200, epochs=3, lr=3e-3, batch_size=32, image_size=16)
 VIT_BAR = 0.8
-MIN_VIT_PARAMETERS, MAX_VIT_PARAMETERS = 2_000, 2_000_000
+MIN_VIT_PARAMETERS, MAX_VIT_PARAMETERS = 500, 2_000_000
 
 
 def run_build_vit(fn, args) -> dict:
