@@ -12,6 +12,8 @@ One concept per module:
 - ``pretrained`` models trained once and cached (``get_or_train``)
 - ``gradcheck``  numerical gradients for checking backprop by hand
 - ``models``     small networks that several notebooks use
+- ``vit``        a tiny Vision Transformer and its parts (patches, positions, blocks, attention rollout)
+- ``clip``       the toy CLIP: image and text encoders trained on captioned shapes, zero-shot prompts
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``
