@@ -13,6 +13,8 @@ One concept per module:
 - ``gradcheck``  numerical gradients for checking backprop by hand
 - ``models``     small networks that several notebooks use (LeNet-5, SmallCNN, CifarResNet)
 - ``backbone``   the course-pretrained ResNet that modules 05-09 reuse
+- ``vit``        a tiny Vision Transformer and its parts (patches, positions, blocks, attention rollout)
+- ``clip``       the toy CLIP: image and text encoders trained on captioned shapes, zero-shot prompts
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``

@@ -3,6 +3,7 @@
 Start with :func:`load_dataset` (names in ``DATASET_NAMES``):
 
 - ``"shapes"``, ``"shapes_detection"``, ``"shapes_segmentation"``: generated shapes (``shapes``)
+- ``"shapes_captions"``: generated shapes with true captions and a tiny tokenizer (``captions``)
 - ``"digits"``: scikit-learn's bundled 8x8 digits (``digits``)
 - ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``: real datasets, once downloaded (``real``)
 
@@ -14,6 +15,15 @@ from cvcourse_utils.datasets.base import (
     DatasetUnavailableError,
     ImageClassificationDataset,
     UnknownDatasetError,
+)
+from cvcourse_utils.datasets.captions import (
+    CAPTION_SHAPES,
+    COLOR_NAMES,
+    HELD_OUT_PAIRS,
+    TOKENIZER,
+    CaptionedShapes,
+    CaptionTokenizer,
+    caption_text,
 )
 from cvcourse_utils.datasets.digits import load_digits_dataset
 from cvcourse_utils.datasets.loading import (
@@ -39,6 +49,13 @@ from cvcourse_utils.datasets.splits import stratified_subset, train_val_test_spl
 
 __all__ = [
     "BUILT_IN_NAMES",
+    "CAPTION_SHAPES",
+    "COLOR_NAMES",
+    "HELD_OUT_PAIRS",
+    "TOKENIZER",
+    "CaptionTokenizer",
+    "CaptionedShapes",
+    "caption_text",
     "CLASSIFICATION_NAMES",
     "DATASET_NAMES",
     "DIFFICULTIES",

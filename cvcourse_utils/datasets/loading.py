@@ -12,9 +12,10 @@ from cvcourse_utils.datasets.digits import load_digits_dataset
 from cvcourse_utils.datasets.real import REAL_DATASETS, download_real, load_real
 from cvcourse_utils.datasets.shapes import CLASS_SETS, SHAPE_CLASSES, ShapesScenes, generate_shapes
 
-DATASET_NAMES = ("shapes", "shapes_detection", "shapes_segmentation", "digits", "mnist", "fashion_mnist", "cifar10")
+DATASET_NAMES = ("shapes", "shapes_detection", "shapes_segmentation", "digits", "mnist", "fashion_mnist", "cifar10",
+                 "shapes_captions")
 CLASSIFICATION_NAMES = ("shapes", "digits", "mnist", "fashion_mnist", "cifar10")
-BUILT_IN_NAMES = ("shapes", "shapes_detection", "shapes_segmentation", "digits")
+BUILT_IN_NAMES = ("shapes", "shapes_detection", "shapes_segmentation", "digits", "shapes_captions")
 
 # images per split when n is not given
 _SHAPES_N = {"train": 5000, "val": 1000, "test": 1000}
@@ -50,7 +51,9 @@ def load_dataset(
     """Load one split of a course dataset.
 
     name: ``"shapes"`` (generated, 5 classes, 3x32x32), ``"shapes_detection"`` and
-    ``"shapes_segmentation"`` (generated scenes, 3x64x64), ``"digits"`` (scikit-learn, 1x8x8),
+    ``"shapes_segmentation"`` (generated scenes, 3x64x64), ``"shapes_captions"`` (generated, one
+    shape per image with a true caption: items ``(image, tokens, label)``, options ``pairs``,
+    ``keep``, ``noise``; see ``datasets.captions``), ``"digits"`` (scikit-learn, 1x8x8),
     ``"mnist"``, ``"fashion_mnist"`` (1x28x28) and ``"cifar10"`` (3x32x32; these three need
     ``cvcourse data download NAME`` once). split: ``"train"``, ``"val"`` or ``"test"``.
 
@@ -76,6 +79,10 @@ def load_dataset(
     if n is not None and int(n) < 0:
         raise ValueError(f"n must be >= 0, got {n}")
 
+    if name == "shapes_captions":  # captioned shapes (module 06): options pairs, keep, noise
+        from cvcourse_utils.datasets.captions import load_captioned_shapes
+
+        return load_captioned_shapes(split, n=n, image_size=image_size, seed=seed, transform=transform, **options)
     if name.startswith("shapes"):
         dataset = _load_shapes(name, split, n=n, image_size=image_size, seed=seed, transform=transform, **options)
     else:
