@@ -1,0 +1,314 @@
+"""Lab 07 · Semantic segmentation: the tasks, their public cases and library references.
+
+Transposed convolution is checked against ``torch.nn.functional.conv_transpose2d`` in
+float64; the bilinear kernel by up-sampling with it and comparing with
+``F.interpolate(mode="bilinear", align_corners=False)`` away from the border; the
+confusion matrix, IoU and Dice against scikit-learn (``confusion_matrix``,
+``jaccard_score``, ``f1_score``: Dice is the F1 score). The training function has no single
+right answer: its check trains a fixed small U-Net with it and asks for a mean IoU.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cvcourse_utils.checking import Case, CheckFailed, Task, close, equal
+
+IGNORE = 255  # the label of pixels that no metric counts (as in Pascal VOC)
+
+# --------------------------------------------------------------------------- inputs
+
+
+def conv_transpose_inputs(rng: np.random.Generator, n: int, c_in: int, h: int, w: int, c_out: int, kh: int, kw: int,
+                          stride: int, padding: int, output_padding: int = 0) -> tuple:
+    """``(x, w, b, stride, padding, output_padding)``: x (n, c_in, h, w), w (c_in, c_out, kh, kw) as
+    PyTorch lays out a transposed convolution's weights, b (c_out,); all float64."""
+    return (rng.normal(size=(n, c_in, h, w)), rng.normal(size=(c_in, c_out, kh, kw)), rng.normal(size=c_out),
+            stride, padding, output_padding)
+
+
+def upsample_inputs(rng: np.random.Generator, n: int, c: int, h: int, w: int, factor: int) -> tuple:
+    """``(x, factor)``: images x (n, c, h, w) float64 to up-sample by an integer factor."""
+    return (rng.random((n, c, h, w)), factor)
+
+
+def label_maps(rng: np.random.Generator, shape: tuple, num_classes: int, accuracy: float = 0.7,
+               absent: tuple[int, ...] = (), ignore_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A random target class map and a prediction that agrees with it on about ``accuracy`` of
+    the pixels; classes in ``absent`` appear in neither; a fraction of target pixels is IGNORE."""
+    allowed = np.array([k for k in range(num_classes) if k not in absent])
+    target = rng.choice(allowed, size=shape)
+    wrong = rng.choice(allowed, size=shape)
+    pred = np.where(rng.random(shape) < accuracy, target, wrong)
+    if ignore_fraction:
+        target = np.where(rng.random(shape) < ignore_fraction, IGNORE, target)
+    return pred.astype(np.int64), target.astype(np.int64)
+
+
+def confusion_inputs(rng: np.random.Generator, shape: tuple, num_classes: int, ignore_fraction: float = 0.0,
+                     absent: tuple[int, ...] = (), accuracy: float = 0.7) -> tuple:
+    """``(pred, target, num_classes, ignore_index)`` for ``segmentation_confusion``."""
+    pred, target = label_maps(rng, shape, num_classes, accuracy, absent, ignore_fraction)
+    return (pred, target, num_classes, IGNORE)
+
+
+def matrix_inputs(rng: np.random.Generator, shape: tuple, num_classes: int, absent: tuple[int, ...] = (),
+                  accuracy: float = 0.7, never_predicted: tuple[int, ...] = ()) -> tuple:
+    """``(confusion,)``: a (K, K) int64 pixel confusion matrix (rows truth, columns prediction) of
+    random maps, made with scikit-learn; ``never_predicted`` classes occur in the truth only."""
+    from sklearn.metrics import confusion_matrix
+
+    pred, target = label_maps(rng, shape, num_classes, accuracy, absent)
+    for k in never_predicted:
+        pred = np.where(pred == k, (k + 1) % num_classes, pred)
+    return (confusion_matrix(target.ravel(), pred.ravel(), labels=np.arange(num_classes)).astype(np.int64),)
+
+
+# --------------------------------------------------------------------------- references (library calls)
+
+
+def _t(a):
+    import torch
+
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def _conv_transpose_reference(x, w, b, stride, padding, output_padding):
+    import torch.nn.functional as F
+
+    return F.conv_transpose2d(_t(x), _t(w), _t(b), stride=stride, padding=padding, output_padding=output_padding)
+
+
+def bilinear_kernel_size(factor: int) -> int:
+    """The side of the bilinear kernel for up-sampling by ``factor``: 2 factor - factor mod 2."""
+    return 2 * factor - factor % 2
+
+
+def upsample_with_kernel(x: np.ndarray, kernel: np.ndarray, factor: int) -> np.ndarray:
+    """Up-sample every channel of x (N, C, H, W) by a transposed convolution with ``kernel`` (k, k),
+    stride ``factor`` and padding ``(k - factor + 1) // 2``; returns (N, C, H', W') float64."""
+    import torch
+    import torch.nn.functional as F
+
+    kernel = _t(kernel)
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise CheckFailed(f"bilinear_kernel({factor}) must return a square 2-D array, got shape {tuple(kernel.shape)}")
+    c, k = x.shape[1], kernel.shape[0]
+    weight = torch.zeros(c, c, k, k, dtype=torch.float64)
+    weight[range(c), range(c)] = kernel  # channel i -> channel i only
+    return F.conv_transpose2d(_t(x), weight, stride=factor, padding=(k - factor + 1) // 2).numpy()
+
+
+def run_bilinear_kernel(fn, args) -> dict:
+    """The student's kernel, and what a transposed convolution initialised with it makes of x."""
+    x, factor = args
+    kernel = np.asarray(fn(factor), dtype=np.float64)
+    if kernel.shape != (bilinear_kernel_size(factor),) * 2:
+        return {"kernel_shape": list(kernel.shape)}
+    return {"kernel_shape": list(kernel.shape), "upsampled": upsample_with_kernel(x, kernel, factor)}
+
+
+def _bilinear_reference(x, factor):
+    import torch.nn.functional as F
+
+    return F.interpolate(_t(x), scale_factor=factor, mode="bilinear", align_corners=False).numpy()
+
+
+def compare_bilinear_kernel(actual, expected, args) -> None:
+    x, factor = args
+    k = bilinear_kernel_size(factor)
+    shape = [int(s) for s in actual["kernel_shape"]]
+    if shape != [k, k]:
+        raise CheckFailed(f"bilinear_kernel({factor}) should be {k}x{k} (2*factor - factor % 2 on a side), got shape {tuple(shape)}")
+    inner = (slice(None), slice(None), slice(factor, -factor), slice(factor, -factor))
+    up = np.asarray(actual["upsampled"])
+    if up.shape != expected.shape:
+        raise CheckFailed(f"up-sampled shape {up.shape}, expected {expected.shape}")
+    try:
+        close(atol=1e-10, rtol=0)(up[inner], expected[inner], args)
+    except CheckFailed as err:
+        raise CheckFailed(f"a transposed convolution (stride {factor}) with your kernel should equal "
+                          f"F.interpolate(mode='bilinear', align_corners=False) away from a border of {factor} pixels "
+                          f"(float64):\n{err}") from None
+
+
+def _confusion_reference(pred, target, num_classes, ignore_index):
+    from sklearn.metrics import confusion_matrix
+
+    keep = np.asarray(target) != ignore_index
+    return confusion_matrix(np.asarray(target)[keep], np.asarray(pred)[keep], labels=np.arange(num_classes)).astype(np.int64)
+
+
+def labels_from_confusion(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel labels (y_true, y_pred) that have this confusion matrix (rows truth, columns prediction)."""
+    confusion = np.asarray(confusion, dtype=np.int64)
+    k = confusion.shape[0]
+    truth, pred = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+    counts = confusion.ravel()
+    return np.repeat(truth.ravel(), counts), np.repeat(pred.ravel(), counts)
+
+
+def _absent(confusion) -> np.ndarray:
+    """Classes with no pixel in the truth and none in the prediction."""
+    confusion = np.asarray(confusion)
+    return (confusion.sum(0) == 0) & (confusion.sum(1) == 0)
+
+
+def _iou_reference(confusion):
+    from sklearn.metrics import jaccard_score
+
+    y_true, y_pred = labels_from_confusion(confusion)
+    k = np.asarray(confusion).shape[0]
+    iou = jaccard_score(y_true, y_pred, labels=np.arange(k), average=None, zero_division=0).astype(np.float64)
+    return np.where(_absent(confusion), np.nan, iou)  # the convention: absent from both -> NaN
+
+
+def _dice_reference(confusion):
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = labels_from_confusion(confusion)
+    k = np.asarray(confusion).shape[0]
+    dice = f1_score(y_true, y_pred, labels=np.arange(k), average=None, zero_division=0).astype(np.float64)
+    return np.where(_absent(confusion), np.nan, dice)
+
+
+def compare_per_class(what: str):
+    """Per-class scores: float values, NaN exactly where a class is absent from truth and prediction."""
+    inner = close(atol=1e-12, rtol=1e-12)
+
+    def compare(actual, expected, args) -> None:
+        actual = np.asarray(actual)
+        if actual.dtype.kind != "f":
+            raise CheckFailed(f"{what} should be floats (float64), got dtype {actual.dtype}")
+        if actual.shape == expected.shape:
+            nan_actual, nan_expected = np.isnan(actual), np.isnan(expected)
+            if (nan_actual != nan_expected).any():
+                k = int(np.argmax(nan_actual != nan_expected))
+                raise CheckFailed(f"class {k}: expected {expected[k]}, got {actual[k]}. The convention: a class that is absent "
+                                  "from both the truth and the prediction gets NaN (np.nanmean skips it); a class that "
+                                  "is present in either gets a number, possibly 0")
+        inner(actual, expected, args)
+
+    return compare
+
+
+# --------------------------------------------------------------------------- train_segmenter: a property check
+
+# The fixed budget of the check: easy scenes (each class has its own colour) at 32x32, a width-8 U-Net
+# of depth 2, batches of 8. A working train_segmenter reaches a validation mIoU of 0.6 to 0.9 in 4-5
+# epochs on 256-320 scenes with Adam at lr 5e-3 or 1e-2 (with or without the Dice term); a model that
+# predicts background everywhere scores about 0.15.
+SEGMENTATION_FOR_CHECKS = dict(difficulty="easy", image_size=32)
+CHECK_VAL_SCENES = 64
+TRAIN_SEGMENTER_BAR = 0.45
+
+
+def run_train_segmenter(fn, args) -> dict:
+    """Train a fixed small U-Net with the student's ``train_segmenter``; report its history and mIoU."""
+    import torch
+
+    from cvcourse_utils.datasets import load_dataset
+    from cvcourse_utils.seeding import seed_everything
+    from cvcourse_utils.segmentation import (UNet, confusion_matrix_pixels, iou_from_confusion, predict_masks,
+                                             segmentation_tensors)
+
+    epochs, lr, batch_size, dice_weight, n_train, seed = args
+    seed_everything(seed)
+    train_set = load_dataset("shapes_segmentation", "train", n=n_train, seed=seed, **SEGMENTATION_FOR_CHECKS)
+    val_set = load_dataset("shapes_segmentation", "val", n=CHECK_VAL_SCENES, seed=seed, **SEGMENTATION_FOR_CHECKS)
+    model = UNet(3, len(train_set.classes) + 1, width=8, depth=2)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = fn(model, train_set, val_set, epochs=epochs, lr=lr, batch_size=batch_size, dice_weight=dice_weight, seed=seed)
+    if not isinstance(history, dict) or "val_accuracy" not in history:
+        raise TypeError("train_segmenter must return the History dict from fit (with a 'val_accuracy' list)")
+    moved = any(not torch.equal(b, p.detach().to(b.device)) for b, p in zip(before, model.parameters()))
+    images, masks = segmentation_tensors(val_set)
+    miou = float(np.nanmean(iou_from_confusion(confusion_matrix_pixels(predict_masks(model, images), masks, 6))))
+    return {"val_accuracy": [float(a) for a in history["val_accuracy"]], "parameters_changed": bool(moved), "miou": miou}
+
+
+def compare_train_segmenter(actual, expected, args) -> None:
+    epochs, lr, batch_size, dice_weight, n_train, seed = args
+    accs = [float(a) for a in actual["val_accuracy"]]
+    if not bool(actual["parameters_changed"]):
+        raise CheckFailed("the model's parameters did not change: train the model you were given, in place")
+    if len(accs) != epochs:
+        raise CheckFailed(f"epochs={epochs} but the history has {len(accs)} validation accuracies: pass val_loader to fit")
+    miou = float(actual["miou"])
+    if miou < TRAIN_SEGMENTER_BAR:
+        raise CheckFailed(f"lr={lr:g}, dice_weight={dice_weight:g}: after {epochs} epochs on {n_train} easy scenes the "
+                          f"validation mIoU is {miou:.3f}; a working training function reaches {TRAIN_SEGMENTER_BAR} "
+                          f"(pixel accuracy per epoch: {', '.join(f'{a:.2f}' for a in accs)})")
+
+
+# --------------------------------------------------------------------------- tasks, in notebook order
+
+TASKS = (
+    Task(
+        name="conv_transpose2d_scatter",
+        function="conv_transpose2d_scatter",
+        cases=(
+            Case("1x1x3x3 input, 1 -> 1 channel, 3x3 kernel, stride 1", lambda rng: conv_transpose_inputs(rng, 1, 1, 3, 3, 1, 3, 3, 1, 0)),
+            Case("2x3x4x4 input, 3 -> 2 channels, 4x4 kernel, stride 2, padding 1 (doubles the size)",
+                 lambda rng: conv_transpose_inputs(rng, 2, 3, 4, 4, 2, 4, 4, 2, 1), seed=1),
+            Case("1x2x3x5 input, 2 -> 3 channels, 3x3 kernel, stride 2, padding 1, output_padding 1",
+                 lambda rng: conv_transpose_inputs(rng, 1, 2, 3, 5, 3, 3, 3, 2, 1, 1), seed=2),
+            Case("2x1x4x3 input, 1 -> 2 channels, 3x2 kernel, stride 2", lambda rng: conv_transpose_inputs(rng, 2, 1, 4, 3, 2, 3, 2, 2, 0), seed=3),
+        ),
+        reference=_conv_transpose_reference,
+        compare=close(atol=1e-10, rtol=1e-10),
+    ),
+    Task(
+        name="bilinear_kernel",
+        function="bilinear_kernel",
+        cases=(
+            Case("factor 2 (4x4 kernel), 1x1x5x5 images", lambda rng: upsample_inputs(rng, 1, 1, 5, 5, 2)),
+            Case("factor 4 (8x8 kernel), 2x3x6x4 images", lambda rng: upsample_inputs(rng, 2, 3, 6, 4, 4), seed=1),
+        ),
+        reference=_bilinear_reference,
+        compare=compare_bilinear_kernel,
+        call=run_bilinear_kernel,
+    ),
+    Task(
+        name="segmentation_confusion",
+        function="segmentation_confusion",
+        cases=(
+            Case("two 6x6 maps, 4 classes", lambda rng: confusion_inputs(rng, (2, 6, 6), 4)),
+            Case("one 16x16 map, 6 classes, 10% of the pixels ignored (255)",
+                 lambda rng: confusion_inputs(rng, (1, 16, 16), 6, ignore_fraction=0.1), seed=1),
+            Case("three 8x8 maps, 5 classes, class 3 absent", lambda rng: confusion_inputs(rng, (3, 8, 8), 5, absent=(3,)), seed=2),
+        ),
+        reference=_confusion_reference,
+        compare=equal(),
+    ),
+    Task(
+        name="iou_per_class",
+        function="iou_per_class",
+        cases=(
+            Case("4 classes, all present", lambda rng: matrix_inputs(rng, (2, 8, 8), 4)),
+            Case("6 classes, class 2 absent from truth and prediction (NaN)", lambda rng: matrix_inputs(rng, (1, 12, 12), 6, absent=(2,)), seed=1),
+        ),
+        reference=_iou_reference,
+        compare=compare_per_class("iou_per_class"),
+    ),
+    Task(
+        name="dice_per_class",
+        function="dice_per_class",
+        cases=(
+            Case("4 classes, all present", lambda rng: matrix_inputs(rng, (2, 8, 8), 4), seed=3),
+            Case("5 classes, class 4 absent from truth and prediction (NaN)", lambda rng: matrix_inputs(rng, (1, 12, 12), 5, absent=(4,)), seed=4),
+        ),
+        reference=_dice_reference,
+        compare=compare_per_class("dice_per_class"),
+    ),
+    Task(
+        name="train_segmenter",
+        function="train_segmenter",
+        cases=(
+            Case("Adam lr 5e-3, batch 8, 5 epochs on 256 easy 32x32 scenes, cross-entropy", lambda rng: (5, 5e-3, 8, 0.0, 256, 0)),
+            Case("the same with a Dice loss added (dice_weight 1)", lambda rng: (5, 5e-3, 8, 1.0, 256, 1)),
+        ),
+        reference=None,
+        compare=compare_train_segmenter,
+        call=run_train_segmenter,
+    ),
+)
