@@ -15,6 +15,7 @@ One concept per module:
 - ``backbone``   the course-pretrained ResNet that modules 05-09 reuse
 - ``vit``        a tiny Vision Transformer and its parts (patches, positions, blocks, attention rollout)
 - ``clip``       the toy CLIP: image and text encoders trained on captioned shapes, zero-shot prompts
+- ``segmentation`` FCN and U-Net, metrics from a confusion matrix, drawing masks over scenes
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``

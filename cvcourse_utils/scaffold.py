@@ -96,8 +96,8 @@ def lecture_notebook(number: str, title: str) -> dict:
 HOW_TO_WORK = """## How to work
 
 - Run the cells from top to bottom (**Run ▸ Run All Cells** is fine: it stops at the first task you have not done yet).
-- Each task is a function. Write your code where it says `# YOUR CODE HERE` and delete the line
-  `raise NotImplementedError()`. Do not change the function's name, its arguments or what it returns.
+- Each task is a function (or a class). Write your code where it says `# YOUR CODE HERE` and delete the line
+  `raise NotImplementedError()`. Do not change its name, its arguments or what it returns.
 - Run the **check cell** right after the function. It runs your function on a few small inputs and
   prints ✓ or ✗ for each; a ✗ comes with the expected and the actual values, so read it.
   A task is done when the cell prints `All ... cases ... pass`.
