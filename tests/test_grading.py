@@ -533,3 +533,27 @@ def test_a_killed_batch_resumes_without_grading_again_and_ends_the_same(tmp_path
     assert f"Resuming: {len(done)} of 4 submission(s) were graded before and are kept." in resumed.stdout
     assert resumed.stdout.count("] ") == 4 - len(done), resumed.stdout
     assert (broken / "grades.csv").read_text() == (whole / "grades.csv").read_text()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/uid_map"), reason="Linux namespaces only")
+def test_the_launchers_own_namespaces_keep_kill_minus_one_inside(tmp_path):
+    """What an ordinary user's fallback uses: the child is process 1 of its own PID namespace."""
+    import subprocess
+    import sys
+
+    from cvcourse_utils.grading.sandbox import _launcher
+
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        # the guard: signal everything only where this process is PID 1 of a namespace of its own
+        attack = ("import os, signal, sys\nif os.getpid() != 1:\n    sys.exit(3)\n"
+                  "inner = os.fork() or os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+                  "os.kill(-1, signal.SIGKILL)\nos.waitpid(inner, 0)\nprint('still here')\nsys.exit(7)\n")
+        probe = subprocess.run([*_launcher({"userns": True}), sys.executable, "-I", "-c", attack],
+                               capture_output=True, text=True, timeout=60)
+        if "unshare" in probe.stderr:
+            pytest.skip(f"this kernel refuses user namespaces here: {probe.stderr.strip()}")
+        assert probe.returncode == 7 and "still here" in probe.stdout, (probe.returncode, probe.stderr)
+        assert bystander.poll() is None, "kill(-1) inside the namespace reached a process outside it"
+    finally:
+        bystander.kill()

@@ -9,8 +9,12 @@ Run as ``python -I -S launcher.py SPEC -- COMMAND...``. SPEC is a JSON object:
   tmpfs and only the listed paths inside it are mounted back, so the unprivileged
   user can reach the Python install and nothing else there; only in that private
   namespace, never on the host;
-- ``uid`` / ``gid``: drop to this user (``nobody``) before running COMMAND, so the
-  process-count limit applies (the kernel does not enforce it for root).
+- ``uid`` / ``gid``: drop to this user (a private uid of its own) before running COMMAND, so
+  the process-count limit applies (the kernel does not enforce it for root);
+- ``userns``: when true (an ordinary user on Linux, without bubblewrap), enter new user, PID,
+  network and mount namespaces and run COMMAND as process 1 of its own PID namespace: it
+  cannot signal anything outside, and when it ends everything it started ends with it. The
+  launcher waits for it and ends the same way it did.
 
 Then it replaces itself with COMMAND (bubblewrap, or the child directly). Being a
 separate single-threaded process, it does what ``preexec_fn`` would do without
@@ -24,6 +28,8 @@ import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
 
@@ -57,6 +63,39 @@ def _reveal(libc, folder: str, paths: list[str]) -> None:
         os.close(fd)
 
 
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _own_namespaces(libc, command: list[str]) -> None:
+    """Run ``command`` as PID 1 of new user, PID, network and mount namespaces; end as it ended."""
+    uid, gid = os.getuid(), os.getgid()
+    _call(libc.unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS), "unshare(user, pid, network, mount)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    pid = os.fork()
+    if pid == 0:  # process 1 of the new PID namespace
+        try:
+            os.execvp(command[0], command)
+        except OSError as err:
+            _fail(f"cannot run {command[0]}: {err}")
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        signal_number = os.WTERMSIG(status)
+        import signal
+
+        signal.signal(signal_number, signal.SIG_DFL)
+        os.kill(os.getpid(), signal_number)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 125)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[2] != "--":
         _fail("usage: launcher.py SPEC -- COMMAND...")
@@ -74,6 +113,8 @@ def main(argv: list[str]) -> None:
         os.setuid(spec["uid"])
         if os.getuid() != spec["uid"] or os.geteuid() != spec["uid"]:
             _fail("could not drop privileges")
+    if spec.get("userns"):
+        _own_namespaces(ctypes.CDLL(None, use_errno=True), command)
     try:
         os.execvp(command[0], command)
     except OSError as err:

@@ -232,9 +232,14 @@ def prepare(hidden: list[Path], jobs: int, workroot: Path) -> Sandbox:
                          PRIVATE_UID_BASE, f"no network (own namespace); {own}"))
     if root_user:
         attempts.append(({"unshare": False, "uid": PRIVATE_UID_BASE, "gid": PRIVATE_UID_BASE}, PRIVATE_UID_BASE, own))
+    if posix and linux and not root_user:
+        attempts.append(({"unshare": False, "uid": None, "userns": True}, None,
+                         "runs as you, but in its own user, PID and network namespaces, so it cannot signal another notebook"))
     if posix:
         attempts.append(({"unshare": False, "uid": None}, None,
-                         "runs as root, so the process-count limit is NOT enforced" if root_user else "runs as you"))
+                         "runs as root, so the process-count limit is NOT enforced" if root_user else
+                         "runs as you, like the notebooks graded beside it: one could signal another or use up the "
+                         "process limit they share (anything that ends killed, error or timeout is re-graded alone)"))
     else:
         attempts.append((None, None, "no resource limits on this system"))
     problems = []
@@ -247,8 +252,14 @@ def prepare(hidden: list[Path], jobs: int, workroot: Path) -> Sandbox:
         problem = _trial(prefix, python, _child_env(trial_dir, trial_dir), trial_dir)
         if problem is None:
             _kill_uid(uid)
-            # without namespaces the limit counts every process of the user: here only this notebook's
-            nproc = PROCESSES_PER_JOB + 16 if uid is not None else None
+            # the limit counts every process of the (real) user: with a private uid only this notebook's,
+            # as an ordinary user every job's and the grader's own
+            if uid is not None:
+                nproc = PROCESSES_PER_JOB + 16
+            elif linux and posix and not root_user:
+                nproc = PROCESSES_PER_JOB * max(jobs, 1) + 16 + _tasks_of(os.getuid())
+            else:
+                nproc = None
             return Sandbox("fallback", f"fallback (no sandbox: {why_not}): a plain child process with resource limits; "
                            f"{note}; student code can read any file this user can, including the course folder",
                            tuple(prefix), python, uid, nproc, None, spec=spec)
