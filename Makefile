@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup labs lint module benchmarks clean
+.PHONY: lab test setup labs lint module benchmarks gpu-check clean
 
 # Jupyter refuses to run as root (containers, CI) unless told that this is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -45,6 +45,10 @@ module: setup
 
 benchmarks: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# On a machine with a CUDA GPU: every module's GPU path in full mode, bars and speed-ups into benchmarks/RESULTS.md.
+gpu-check: setup
+	$(BIN)/python -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV)

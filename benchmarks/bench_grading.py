@@ -9,7 +9,8 @@
    the cases in and the results back, comparing. Also measured without the sandbox
    (``CVCOURSE_GRADER_SANDBOX=none``) and, for reference, a bare ``import cvcourse_utils``.
 2. A class: 50 lab-01 submissions (a mix of complete, partly wrong and untouched
-   notebooks) graded with ``--jobs 2`` through the command line.
+   notebooks) graded with ``--jobs 2`` through the command line (``--n 200`` for the load
+   figure): wall time, time per submission and the grader process's peak memory.
 """
 from __future__ import annotations
 
@@ -90,6 +91,14 @@ def lab01_class(n: int, tmp: Path) -> tuple[float, list, float]:
     return seconds, rows, statistics.median(cpu)
 
 
+def peak_mb() -> float:
+    """The grader process's peak resident memory so far (Linux reports kB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50, help="submissions in the lab-01 class (default 50)")
@@ -105,7 +114,7 @@ def main() -> None:
         seconds, rows, cpu = lab01_class(args.n, Path(tmp))
         statuses = sorted({r.split(",")[3] for r in rows})
         print(f"{args.n} lab-01 submissions, --jobs 2: {seconds:.1f} s ({seconds / args.n:.2f} s per submission), statuses {statuses}; "
-              f"median CPU time of a child {cpu:.2f} s")
+              f"median CPU time of a child {cpu:.2f} s; peak memory of the grader {peak_mb():.0f} MB")
         after = load()
     if args.no_record:
         return
@@ -114,7 +123,8 @@ def main() -> None:
         what = "bare import of cvcourse_utils in a new Python (wall)" if name.startswith("bare") else f"grading a trivial submission, {name} (median)"
         record("bench_grading", what, f"{value:.2f} s", notes)
     record("bench_grading", f"{args.n} lab-01 submissions, --jobs 2, wall time", f"{seconds:.1f} s",
-           f"{seconds / args.n:.2f} s per submission; median CPU time of one child {cpu:.2f} s; {notes}")
+           f"{seconds / args.n:.2f} s per submission; median CPU time of one child {cpu:.2f} s; "
+           f"peak memory of the grader process {peak_mb():.0f} MB; {notes}")
 
 
 if __name__ == "__main__":

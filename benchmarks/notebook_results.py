@@ -18,10 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 MARK = "CVCOURSE-RESULTS:"
 
 
-def run_notebook(path: str | Path, fast: bool = False, timeout: int = 3600) -> tuple[dict, float]:
-    """Execute ``path`` (relative to the repo root) and return ``(results, seconds)``."""
+def run_notebook(path: str | Path, fast: bool = False, timeout: int = 3600, probe: str = "") -> tuple[dict, float]:
+    """Execute ``path`` (relative to the repo root) and return ``(results, seconds)``.
+
+    probe: code run after the notebook's last cell, before ``results`` is read (it may add to it).
+    timeout: seconds per cell.
+    """
     path = ROOT / path
     nb = nbformat.read(path, as_version=4)
+    if probe:
+        nb.cells.append(nbformat.v4.new_code_cell(probe))
     nb.cells.append(nbformat.v4.new_code_cell(
         "import json as _json\n"
         f"print({MARK!r} + _json.dumps({{k: (float(v) if hasattr(v, '__float__') else v) for k, v in results.items()}}))"

@@ -52,13 +52,19 @@ def get_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+#: How many times ``autocast`` switched bf16 mixed precision on in this process (the GPU check reads it).
+AUTOCAST_ENTRIES = 0
+
+
 def autocast(device: torch.device | str | None = None):
     """A context manager for mixed precision: bf16 autocast on CUDA, a no-op elsewhere.
 
     >>> with autocast(device):
     ...     logits = model(x)
     """
+    global AUTOCAST_ENTRIES
     device = torch.device(device) if device is not None else get_device()
     if device.type == "cuda":
+        AUTOCAST_ENTRIES += 1
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
