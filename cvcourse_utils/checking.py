@@ -19,11 +19,21 @@ import numpy as np
 
 
 class CheckFailed(AssertionError):
-    """A task's check found a wrong answer."""
+    """A task's check found a wrong answer.
+
+    In a notebook it shows as its message alone, not as a traceback into this file: IPython
+    displays what ``_render_traceback_`` returns. It is still an exception, so "Run All" stops here.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[1;31m✗ {self}\x1b[0m"]
 
 
 class TaskNotDone(CheckFailed):
     """The task's function still raises ``NotImplementedError``: the stub is untouched."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[1;33m✋ {self}\x1b[0m", "(Run All stops here until this task is done; the cells below wait for it.)"]
 
 
 # --------------------------------------------------------------------------- data

@@ -108,3 +108,11 @@ def test_a_promised_shape_may_depend_on_the_arguments():
 
 def test_without_a_promise_any_numeric_dtype_still_passes():
     close()(np.array([1, 2], dtype=np.int8), np.array([1.0, 2.0]), ())
+
+
+def test_in_a_notebook_a_failed_check_shows_its_message_not_a_traceback():
+    not_done = TaskNotDone("Task 'x' is not done yet: write `f`")
+    lines = not_done._render_traceback_()
+    assert "Task 'x' is not done yet" in lines[0] and "Run All stops here" in lines[1]
+    assert not any("Traceback" in line or "checking.py" in line for line in lines)
+    assert "2 of 3 cases failed" in CheckFailed("'x': 2 of 3 cases failed (details above).")._render_traceback_()[0]

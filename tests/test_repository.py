@@ -81,7 +81,8 @@ def test_each_lab_stops_at_its_first_task_with_a_clear_message(path, tmp_path):
     with pytest.raises(CellExecutionError) as err:
         client.execute()
     message = str(err.value)
-    assert "TaskNotDone" in message and f"Task '{first.name}' is not done yet" in message, message[-2000:]
+    assert err.value.ename == "TaskNotDone" and f"Task '{first.name}' is not done yet" in message, message[-2000:]
+    assert "checking.py" not in message and "Traceback" not in message, "the student sees a message, not a traceback"
 
 
 def test_task_names_are_unique_across_labs():
