@@ -44,7 +44,7 @@ class DCGANGenerator(nn.Module):
         ConvTranspose2d(2w, w, 4, stride 2, pad 1) -> (N, w, 14, 14), BatchNorm, ReLU
         ConvTranspose2d(w, 1, 4, stride 2, pad 1)  -> (N, 1, 28, 28), tanh
 
-    With latent_dim=32, width=32: 112,001 parameters (unconditional).
+    With latent_dim=32, width=32: 133,825 parameters (unconditional).
     """
 
     def __init__(self, latent_dim: int = 32, width: int = 32, num_classes: int = 0, embed_dim: int = 16) -> None:
