@@ -16,6 +16,8 @@ One concept per module:
 - ``vit``        a tiny Vision Transformer and its parts (patches, positions, blocks, attention rollout)
 - ``clip``       the toy CLIP: image and text encoders trained on captioned shapes, zero-shot prompts
 - ``segmentation`` FCN and U-Net, metrics from a confusion matrix, drawing masks over scenes
+- ``judge``      the digits judge and the sample-quality measures (recognisable rate, coverage, FID)
+- ``gan``        DCGAN generators and discriminators, plain and conditional, and their training step
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``
