@@ -105,6 +105,26 @@ def new_module(args: argparse.Namespace) -> int:
     return 0
 
 
+def slides(args: argparse.Namespace) -> int:
+    """Write a lecture's offline HTML deck, or (--tag) the slide metadata of every lecture."""
+    from cvcourse_utils.slides import build_deck, tag_lectures
+
+    if args.tag:
+        changed = tag_lectures(args.root)
+        print("Tagged:\n  " + "\n  ".join(map(str, changed)) if changed else "Every lecture has its slide metadata.")
+        return 0
+    if not args.number:
+        print("error: give a lecture number (cvcourse slides 04), or --tag", file=sys.stderr)
+        return 2
+    try:
+        path = build_deck(args.root, args.number, args.out, execute=not args.no_execute)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path}: open it in a browser; arrow keys move between slides (it works offline).")
+    return 0
+
+
 def data(args: argparse.Namespace) -> int:
     from cvcourse_utils.datasets import DatasetUnavailableError, download
 
@@ -146,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("title", help='the title, e.g. "Optical flow"')
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=new_module)
+
+    p = sub.add_parser("slides", help="a lecture as an offline HTML slide deck: cvcourse slides 04")
+    p.add_argument("number", nargs="?", help="the lecture, e.g. 04")
+    p.add_argument("--out", type=Path, help="file or folder (default: slides/NN_<topic>.html)")
+    p.add_argument("--no-execute", action="store_true", help="use the notebook as it is, without running it")
+    p.add_argument("--tag", action="store_true", help="write the slide metadata into every lecture")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=slides)
 
     p = sub.add_parser("data", help="datasets: `cvcourse data download NAME` fetches one ahead of class")
     dsub = p.add_subparsers(dest="action", required=True)

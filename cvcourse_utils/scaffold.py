@@ -90,7 +90,9 @@ def lecture_notebook(number: str, title: str) -> dict:
         ("markdown", "## Summary\n\n- What to remember, as bullets.\n\n## Further reading\n\n"
                      "- A paper or a chapter, with a [link](https://d2l.ai/).\n"),
     ]
-    return _notebook([_cell(kind, source, f"cell-{i:02d}") for i, (kind, source) in enumerate(cells)])
+    from cvcourse_utils.slides import with_slide_metadata
+
+    return with_slide_metadata(_notebook([_cell(kind, source, f"cell-{i:02d}") for i, (kind, source) in enumerate(cells)]))
 
 
 HOW_TO_WORK = """## How to work
