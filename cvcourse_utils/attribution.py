@@ -23,6 +23,7 @@ The model is used as given (put it in eval mode first); gradients never change i
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,17 +42,23 @@ def _targets(targets, n: int) -> torch.Tensor:
     return t.expand(n).clone() if t.numel() == 1 else t
 
 
-def attribution_map(method: str, model: nn.Module, images: torch.Tensor, targets, *, layer: nn.Module | None = None,
-                    window: int = 8, stride: int = 4, baseline: float = 0.0, samples: int = 16,
-                    noise: float = 0.15, steps: int = 32) -> torch.Tensor:
+def attribution_map(method: str, model: nn.Module, images: torch.Tensor, targets, **options) -> torch.Tensor:
     """One of ``METHODS`` through Captum: images (N, C, H, W), targets (N,) or one int -> maps (N, H, W) float.
 
-    ``layer`` (for ``grad_cam``; default the last module of ``model.features``); ``window``, ``stride``,
-    ``baseline`` (for ``occlusion``); ``samples``, ``noise`` (for ``smoothgrad``); ``steps`` (for
-    ``integrated_gradients``). See the module's docstring for each method's convention.
+    ``options``: ``layer`` (for ``grad_cam``; default the last module of ``model.features``); ``window``,
+    ``stride``, ``baseline`` (for ``occlusion``: 8, 4, 0.0); ``samples``, ``noise`` (for ``smoothgrad``: 16,
+    0.15); ``steps`` (for ``integrated_gradients``: 32). See the module's docstring for each convention.
+    Captum's warnings (inputs that did not require gradients, hooks on ReLUs) are silenced.
     """
-    from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel,
-                             Occlusion, Saliency)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _attribution_map(method, model, images, targets, **options)
+
+
+def _attribution_map(method: str, model: nn.Module, images: torch.Tensor, targets, *, layer: nn.Module | None = None,
+                    window: int = 8, stride: int = 4, baseline: float = 0.0, samples: int = 16,
+                    noise: float = 0.15, steps: int = 32) -> torch.Tensor:
+    from captum.attr import (GuidedBackprop, IntegratedGradients, LayerGradCam, NoiseTunnel, Occlusion, Saliency)
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")

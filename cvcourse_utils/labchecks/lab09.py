@@ -351,7 +351,7 @@ def adversarial_training_step_reference(kind, width, seed, images, labels, eps, 
     loss = F.cross_entropy(model(x_adv), y)
     loss.backward()
     optimizer.step()
-    return {"loss": float(loss), "parameters": _flat_parameters(model)}
+    return {"loss": float(loss.detach()), "parameters": _flat_parameters(model)}
 
 
 # --------------------------------------------------------------------------- the tasks
