@@ -24,10 +24,11 @@ __all__ = ["adversarial_fit", "fgsm", "pgd", "robust_accuracy"]
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """d CE(model(x), y) / d x (summed over the batch, so each image gets its own gradient)."""
-    x = x.detach().clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    """d CE(model(x), y) / d x (summed over the batch, so each image gets its own gradient); works under no_grad too."""
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
@@ -108,7 +109,7 @@ def adversarial_fit(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total, count = total + float(loss) * len(x), count + len(x)
+            total, count = total + float(loss.detach()) * len(x), count + len(x)
         losses.append(total / max(count, 1))
     model.eval()
     return losses
