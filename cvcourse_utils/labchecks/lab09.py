@@ -1,0 +1,452 @@
+"""Lab 09 · Visualising and fooling networks: the tasks, their public cases and library references.
+
+Attribution maps are checked against Captum (``Saliency``, ``Occlusion``, ``LayerGradCam``), through
+``cvcourse_utils.attribution.attribution_map``, on small seeded networks: a ``SmallCNN`` without
+BatchNorm or a ``CifarResNet`` (BatchNorm in eval mode), rebuilt from ``(kind, width, seed)`` so the
+student's function and the reference see the same weights. FGSM, the accuracy under attack and one
+step of adversarial training are compared with what PyTorch's autograd gives for the formulas the
+lab states (pixels whose gradient is too close to 0 to have a reliable sign are not compared). The
+class visualisation and the targeted attack have no single answer: their checks test properties
+(confidence of the target class, success rate, the perturbation inside the L-infinity ball and
+``[0, 1]``) on a SmallCNN trained for a few seconds on easy shapes.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from cvcourse_utils.checking import Case, CheckFailed, Task, close
+
+# --------------------------------------------------------------------------- the networks the checks use
+
+KINDS = ("small_cnn", "resnet")
+
+
+def probe_model(kind: str, width: int, seed: int):
+    """A seeded, untrained network in eval mode: 3 channels in, 5 logits out."""
+    import torch
+
+    from cvcourse_utils.models import CifarResNet, SmallCNN
+
+    torch.manual_seed(seed)
+    if kind == "small_cnn":
+        model = SmallCNN(3, 5, batchnorm=False, width=width)
+    elif kind == "resnet":
+        model = CifarResNet(3, 5, blocks=(1, 1, 1), width=width)
+        g = torch.Generator().manual_seed(seed)
+        for m in model.modules():  # non-trivial BatchNorm statistics, so eval mode matters
+            if isinstance(m, torch.nn.BatchNorm2d):
+                with torch.no_grad():
+                    m.running_mean.normal_(0.0, 0.1, generator=g)
+                    m.running_var.uniform_(0.5, 1.5, generator=g)
+    else:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    return model.eval()
+
+
+def layer_of(model, index: int):
+    """``model.features[index]``: a conv block of SmallCNN, or a stage of CifarResNet."""
+    return model.features[index]
+
+
+@functools.lru_cache(maxsize=2)
+def trained_probe(seed: int = 0):
+    """A SmallCNN (width 8) trained for a few seconds on easy 32x32 shapes (eval mode), with test images.
+
+    Returns ``(model, images (n, 3, 32, 32), labels (n,))``: 64 test images it classifies correctly.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from cvcourse_utils.datasets import load_dataset
+    from cvcourse_utils.models import SmallCNN
+
+    torch.manual_seed(seed)
+    x, y = load_dataset("shapes", "train", n=400, seed=seed, as_numpy=True)
+    x, y = torch.from_numpy(x).float(), torch.from_numpy(y).long()
+    model = SmallCNN(3, 5, width=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(5):
+        order = torch.randperm(len(x), generator=g)
+        for start in range(0, len(x), 50):
+            idx = order[start:start + 50]
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+    model.eval()
+    xt, yt = load_dataset("shapes", "test", n=200, seed=seed, as_numpy=True)
+    xt, yt = torch.from_numpy(xt).float(), torch.from_numpy(yt).long()
+    with torch.no_grad():
+        right = model(xt).argmax(1) == yt
+    return model, xt[right][:64], yt[right][:64]
+
+
+def images_inputs(rng: np.random.Generator, kind: str, width: int, seed: int, n: int, size: int = 32,
+                  *extra) -> tuple:
+    """``(kind, width, seed, images (n, 3, size, size) float32 in [0, 1], targets (n,) int64, *extra)``."""
+    images = rng.random((n, 3, size, size)).astype(np.float32)
+    targets = rng.integers(0, 5, size=n).astype(np.int64)
+    return (kind, width, seed, images, targets, *extra)
+
+
+def _tensors(args):
+    import torch
+
+    kind, width, seed, images, targets = args[:5]
+    return probe_model(kind, width, seed), torch.from_numpy(images), torch.from_numpy(targets)
+
+
+def _map_result(fn_name: str, out, n: int, h: int, w: int):
+    import torch
+
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{fn_name} must return a torch tensor of shape ({n}, {h}, {w}), got {type(out).__name__}")
+    return out.detach().cpu().float()
+
+
+# --------------------------------------------------------------------------- attribution maps vs Captum
+
+
+def run_saliency_map(fn, args):
+    model, x, t = _tensors(args)
+    return _map_result("saliency_map", fn(model, x, t), *x.shape[:1], *x.shape[2:])
+
+
+def saliency_reference(kind, width, seed, images, targets):
+    from cvcourse_utils.attribution import attribution_map
+
+    model, x, t = _tensors((kind, width, seed, images, targets))
+    return attribution_map("saliency", model, x, t)
+
+
+def run_occlusion_map(fn, args):
+    model, x, t = _tensors(args)
+    window, stride, baseline = args[5:]
+    return _map_result("occlusion_map", fn(model, x, t, window, stride, baseline), x.shape[0], *x.shape[2:])
+
+
+def occlusion_reference(kind, width, seed, images, targets, window, stride, baseline):
+    from cvcourse_utils.attribution import attribution_map
+
+    model, x, t = _tensors((kind, width, seed, images, targets))
+    return attribution_map("occlusion", model, x, t, window=window, stride=stride, baseline=baseline)
+
+
+def run_grad_cam(fn, args):
+    model, x, t = _tensors(args)
+    return _map_result("grad_cam", fn(model, layer_of(model, args[5]), x, t), x.shape[0], *x.shape[2:])
+
+
+def grad_cam_reference(kind, width, seed, images, targets, layer_index):
+    from cvcourse_utils.attribution import attribution_map
+
+    model, x, t = _tensors((kind, width, seed, images, targets))
+    return attribution_map("grad_cam", model, x, t, layer=layer_of(model, layer_index))
+
+
+def _map_shape(args) -> tuple:
+    images = args[3]
+    return (images.shape[0], images.shape[2], images.shape[3])
+
+
+# --------------------------------------------------------------------------- class visualisation (property)
+
+
+def run_class_visualisation(fn, args):
+    import torch
+
+    target, steps = args
+    model, _, _ = trained_probe(0)
+    torch.manual_seed(1)
+    image = fn(model, int(target), steps)
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"class_visualisation must return a torch tensor (3, 32, 32), got {type(image).__name__}")
+    image = image.detach().float()
+    with torch.no_grad():
+        probs = torch.softmax(model(image.reshape(1, *image.shape[-3:])), dim=1)[0] if image.numel() == 3 * 32 * 32 \
+            else torch.zeros(5)
+    return {"shape": list(image.shape), "min": float(image.min()), "max": float(image.max()),
+            "target_probability": float(probs[int(target)]), "predicted": int(probs.argmax())}
+
+
+CLASS_VIS_BAR = 0.9
+
+
+def compare_class_visualisation(actual, expected, args) -> None:
+    target, steps = args
+    if [int(s) for s in actual["shape"]] != [3, 32, 32]:
+        raise CheckFailed(f"the image must have shape (3, 32, 32), got {tuple(int(s) for s in actual['shape'])}")
+    if float(actual["min"]) < 0 or float(actual["max"]) > 1:
+        raise CheckFailed(f"pixel values must lie in [0, 1] (clamp after each step); got [{float(actual['min']):.3f}, "
+                          f"{float(actual['max']):.3f}]")
+    p = float(actual["target_probability"])
+    if p < CLASS_VIS_BAR:
+        raise CheckFailed(f"after {steps} steps the model gives class {target} probability {p:.3f} (predicts class "
+                          f"{int(actual['predicted'])}); it should be >= {CLASS_VIS_BAR}")
+
+
+# --------------------------------------------------------------------------- FGSM and the accuracy under attack
+
+
+def _input_gradient(model, x, y):
+    import torch
+    import torch.nn.functional as F
+
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+    return grad
+
+
+def attack_inputs(rng: np.random.Generator, kind: str, width: int, seed: int, n: int, eps: float) -> tuple:
+    """``(kind, width, seed, images (n, 3, 32, 32) float32 in [0, 1], labels (n,) int64, eps)``; some pixels at 0 and 1."""
+    images = rng.random((n, 3, 32, 32)).astype(np.float32)
+    images[:, :, :4] = 0.0
+    images[:, :, -4:] = 1.0
+    return (kind, width, seed, images, rng.integers(0, 5, size=n).astype(np.int64), float(eps))
+
+
+def run_fgsm_attack(fn, args):
+    import torch
+
+    model, x, y = _tensors(args)
+    out = fn(model, x, y, args[5])
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"fgsm_attack must return a torch tensor shaped like the images, got {type(out).__name__}")
+    return out.detach().float()
+
+
+def fgsm_reference(kind, width, seed, images, labels, eps):
+    """``clip(x + eps sign(grad), 0, 1)`` with autograd, and which pixels have a reliable gradient sign."""
+    model, x, y = _tensors((kind, width, seed, images, labels))
+    grad = _input_gradient(model, x, y)
+    adv = (x + eps * grad.sign()).clamp(0, 1)
+    scale = grad.abs().flatten(1).amax(1).clamp_min(1e-30).reshape(-1, 1, 1, 1)
+    return {"adv": adv, "reliable": (grad.abs() > 1e-4 * scale)}
+
+
+def compare_fgsm(actual, expected, args) -> None:
+    images, eps = np.asarray(args[3], dtype=np.float64), float(args[5])
+    a = np.asarray(actual, dtype=np.float64)
+    if a.shape != images.shape:
+        raise CheckFailed(f"expected shape {images.shape} (float32, like the images), got {a.shape}")
+    if a.min() < 0 or a.max() > 1:
+        raise CheckFailed(f"adversarial pixels must lie in [0, 1] (clip them); got [{a.min():.4f}, {a.max():.4f}]")
+    linf = float(np.abs(a - images).max())
+    if linf > eps + 1e-6:
+        raise CheckFailed(f"|x_adv - x|_inf = {linf:.6f} is larger than eps = {eps:.6f}")
+    reliable = np.asarray(expected["reliable"], dtype=bool)
+    want = np.asarray(expected["adv"], dtype=np.float64)
+    bad = reliable & ~np.isclose(a, want, atol=1e-6, rtol=0)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise CheckFailed(f"{int(bad.sum())} of {int(reliable.sum())} pixels differ from clip(x + eps * sign(grad), 0, 1) "
+                          f"(eps = {eps:.5f}); first at index {first}: actual {a[first]:.6f}, expected {want[first]:.6f}, "
+                          f"clean {images[first]:.6f}")
+
+
+def run_accuracy_under_attack(fn, args):
+    import torch
+
+    kind, width, seed, images, labels, epsilons = args
+    model, x, y = trained_probe(0) if kind == "trained" else _tensors(args[:5])
+    out = fn(model, x, y, list(epsilons))
+    return np.asarray(out, dtype=np.float64) if not isinstance(out, torch.Tensor) else out.detach().double()
+
+
+def accuracy_under_attack_reference(kind, width, seed, images, labels, epsilons):
+    """Accuracy (float64, in [0, 1]) on FGSM images, one number per eps, in the order given."""
+    import torch
+
+    model, x, y = trained_probe(0) if kind == "trained" else _tensors((kind, width, seed, images, labels))
+    grad = _input_gradient(model, x, y)
+    out = []
+    for eps in epsilons:
+        with torch.no_grad():
+            out.append(float((model((x + eps * grad.sign()).clamp(0, 1)).argmax(1) == y).double().mean()))
+    return np.array(out)
+
+
+def trained_inputs(rng: np.random.Generator, epsilons) -> tuple:
+    """Arguments that select the trained SmallCNN and its 64 test images (the arrays are placeholders)."""
+    return ("trained", 8, 0, np.zeros((1, 3, 32, 32), np.float32), np.zeros(1, np.int64), tuple(epsilons))
+
+
+def random_attack_inputs(rng: np.random.Generator, kind: str, width: int, seed: int, n: int, epsilons) -> tuple:
+    images = rng.random((n, 3, 32, 32)).astype(np.float32)
+    return (kind, width, seed, images, rng.integers(0, 5, size=n).astype(np.int64), tuple(epsilons))
+
+
+# --------------------------------------------------------------------------- targeted attack (property)
+
+
+TARGETED_BAR = 0.9
+
+
+def run_targeted_attack(fn, args):
+    import torch
+
+    target, eps, alpha, steps = args
+    model, x, y = trained_probe(0)
+    keep = y != target
+    x, y = x[keep], y[keep]
+    wanted = torch.full_like(y, int(target))
+    adv = fn(model, x, wanted, eps, alpha, steps)
+    if not isinstance(adv, torch.Tensor) or tuple(adv.shape) != tuple(x.shape):
+        raise TypeError(f"targeted_attack must return a tensor of shape {tuple(x.shape)}")
+    adv = adv.detach().float()
+    with torch.no_grad():
+        hit = float((model(adv).argmax(1) == wanted).float().mean())
+    return {"linf": float((adv - x).abs().max()), "min": float(adv.min()), "max": float(adv.max()), "success": hit,
+            "n": len(x)}
+
+
+def compare_targeted_attack(actual, expected, args) -> None:
+    target, eps, alpha, steps = args
+    if float(actual["linf"]) > eps + 1e-6:
+        raise CheckFailed(f"|x_adv - x|_inf = {float(actual['linf']):.6f} is larger than eps = {eps:.6f}: project after each step")
+    if float(actual["min"]) < 0 or float(actual["max"]) > 1:
+        raise CheckFailed(f"adversarial pixels must lie in [0, 1]; got [{float(actual['min']):.4f}, {float(actual['max']):.4f}]")
+    if float(actual["success"]) < TARGETED_BAR:
+        raise CheckFailed(f"only {float(actual['success']):.0%} of {int(actual['n'])} images became class {target} "
+                          f"(eps = {eps:.4f}, alpha = {alpha:.4f}, {steps} steps); a targeted attack should reach "
+                          f">= {TARGETED_BAR:.0%}")
+
+
+# --------------------------------------------------------------------------- one step of adversarial training
+
+
+def training_inputs(rng: np.random.Generator, width: int, seed: int, n: int, eps: float, lr: float) -> tuple:
+    images = rng.random((n, 3, 32, 32)).astype(np.float32)
+    return ("small_cnn", width, seed, images, rng.integers(0, 5, size=n).astype(np.int64), float(eps), float(lr))
+
+
+def _flat_parameters(model):
+    import torch
+
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def run_adversarial_training_step(fn, args):
+    import torch
+
+    model, x, y = _tensors(args[:5])
+    eps, lr = args[5:]
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss = fn(model, optimizer, x, y, eps)
+    return {"loss": float(loss), "parameters": _flat_parameters(model)}
+
+
+def adversarial_training_step_reference(kind, width, seed, images, labels, eps, lr):
+    """FGSM images from the current model, then one SGD step on their mean cross-entropy; the loss before the step."""
+    import torch
+    import torch.nn.functional as F
+
+    model, x, y = _tensors((kind, width, seed, images, labels))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    x_adv = (x + eps * _input_gradient(model, x, y).sign()).clamp(0, 1)
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return {"loss": float(loss.detach()), "parameters": _flat_parameters(model)}
+
+
+# --------------------------------------------------------------------------- the tasks
+
+TASKS = (
+    Task(
+        name="saliency_map",
+        function="saliency_map",
+        cases=(
+            Case("SmallCNN (width 4), 3 random 32x32 images", lambda rng: images_inputs(rng, "small_cnn", 4, 0, 3)),
+            Case("CifarResNet (width 4, BatchNorm in eval mode), 2 images of 16x16",
+                 lambda rng: images_inputs(rng, "resnet", 4, 1, 2, 16), seed=1),
+        ),
+        reference=saliency_reference,
+        compare=close(atol=1e-6, rtol=1e-5, dtype="float32", shape=_map_shape),
+        call=run_saliency_map,
+    ),
+    Task(
+        name="occlusion_map",
+        function="occlusion_map",
+        cases=(
+            Case("SmallCNN, 2 images, window 8, stride 4, baseline 0",
+                 lambda rng: images_inputs(rng, "small_cnn", 4, 0, 2, 32, 8, 4, 0.0)),
+            Case("CifarResNet, 16x16, window 5, stride 3 (the last window overhangs), baseline 0.5",
+                 lambda rng: images_inputs(rng, "resnet", 4, 2, 2, 16, 5, 3, 0.5), seed=1),
+        ),
+        reference=occlusion_reference,
+        compare=close(atol=1e-6, rtol=1e-5, dtype="float32", shape=_map_shape),
+        call=run_occlusion_map,
+    ),
+    Task(
+        name="grad_cam",
+        function="grad_cam",
+        cases=(
+            Case("SmallCNN, last block (4x4 maps), 3 images", lambda rng: images_inputs(rng, "small_cnn", 4, 0, 3, 32, 2)),
+            Case("CifarResNet, stage 2 (16x16 maps), 2 images", lambda rng: images_inputs(rng, "resnet", 4, 3, 2, 32, 2),
+                 seed=1),
+        ),
+        reference=grad_cam_reference,
+        compare=close(atol=1e-6, rtol=1e-5, dtype="float32", shape=_map_shape),
+        call=run_grad_cam,
+    ),
+    Task(
+        name="class_visualisation",
+        function="class_visualisation",
+        cases=(
+            Case("class 3 (star), 60 steps, on a small trained CNN", lambda rng: (3, 60)),
+        ),
+        reference=None,
+        compare=compare_class_visualisation,
+        call=run_class_visualisation,
+    ),
+    Task(
+        name="fgsm_attack",
+        function="fgsm_attack",
+        cases=(
+            Case("SmallCNN, 4 images, eps = 8/255 (some pixels at 0 and 1)",
+                 lambda rng: attack_inputs(rng, "small_cnn", 4, 0, 4, 8 / 255)),
+            Case("CifarResNet, 3 images, eps = 0.1", lambda rng: attack_inputs(rng, "resnet", 4, 1, 3, 0.1), seed=1),
+        ),
+        reference=fgsm_reference,
+        compare=compare_fgsm,
+        call=run_fgsm_attack,
+    ),
+    Task(
+        name="accuracy_under_attack",
+        function="accuracy_under_attack",
+        cases=(
+            Case("a small trained CNN, 64 shapes, eps = 0, 2/255, 8/255", lambda rng: trained_inputs(rng, (0.0, 2 / 255, 8 / 255))),
+            Case("SmallCNN (random weights), 20 images, eps = 0.05, 0", lambda rng: random_attack_inputs(rng, "small_cnn", 4, 1, 20, (0.05, 0.0)),
+                 seed=1),
+        ),
+        reference=accuracy_under_attack_reference,
+        compare=close(atol=0.02, rtol=0, dtype="floating"),
+        call=run_accuracy_under_attack,
+    ),
+    Task(
+        name="targeted_attack",
+        function="targeted_attack",
+        cases=(
+            Case("make every shape a star: eps = 0.2, alpha = 0.02, 20 steps (a small CNN on easy shapes)",
+                 lambda rng: (3, 0.2, 0.02, 20)),
+        ),
+        reference=None,
+        compare=compare_targeted_attack,
+        call=run_targeted_attack,
+    ),
+    Task(
+        name="adversarial_training_step",
+        function="adversarial_training_step",
+        cases=(
+            Case("SmallCNN (width 4), 8 images, eps = 8/255, SGD lr 0.1", lambda rng: training_inputs(rng, 4, 0, 8, 8 / 255, 0.1)),
+        ),
+        reference=adversarial_training_step_reference,
+        compare=close(atol=1e-5, rtol=1e-4),
+        call=run_adversarial_training_step,
+    ),
+)
