@@ -59,7 +59,8 @@ CHECKS = (
     Check("07", "solutions/lab07_semantic_segmentation.ipynb",
           (("unet_test_miou", ">=", 0.90), ("unet_test_dice_shapes", ">=", 0.90))),
     Check("08", "solutions/lab08_object_detection.ipynb", ()),
-    Check("10", "solutions/lab10_generative_adversarial_networks.ipynb", ()),
+    Check("10", "solutions/lab10_generative_adversarial_networks.ipynb",
+          (("cgan_recognisable_rate", ">=", 0.90), ("dcgan_classes_covered", ">=", 10), ("dcgan_max_class_fraction", "<=", 0.20))),
     Check("11", "solutions/lab11_diffusion_models.ipynb", ()),
 )
 

@@ -18,6 +18,10 @@ One concept per module:
 - ``segmentation`` FCN and U-Net, metrics from a confusion matrix, drawing masks over scenes
 - ``judge``      the digits judge and the sample-quality measures (recognisable rate, coverage, FID)
 - ``gan``        DCGAN generators and discriminators, plain and conditional, and their training step
+- ``attribution`` saliency, occlusion, Grad-CAM and friends through Captum, and heat maps over images
+- ``adversarial`` FGSM and PGD attacks, accuracy under attack, adversarial training
+- ``slides``     lectures as slides: RISE metadata and offline HTML decks
+- ``lint``, ``scaffold``, ``loops``, ``timing``  authoring a module: the lint, ``new-module``, the loop check, fair timings
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``
