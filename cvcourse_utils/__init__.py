@@ -18,6 +18,7 @@ One concept per module:
 - ``segmentation`` FCN and U-Net, metrics from a confusion matrix, drawing masks over scenes
 - ``judge``      the digits judge and the sample-quality measures (recognisable rate, coverage, FID)
 - ``gan``        DCGAN generators and discriminators, plain and conditional, and their training step
+- ``detection``  boxes, anchors, a one-stage detector, torchvision's two-stage models on the backbone, mAP
 - ``attribution`` saliency, occlusion, Grad-CAM and friends through Captum, and heat maps over images
 - ``adversarial`` FGSM and PGD attacks, accuracy under attack, adversarial training
 - ``slides``     lectures as slides: RISE metadata and offline HTML decks
