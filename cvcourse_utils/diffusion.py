@@ -27,7 +27,8 @@ from torch import nn
 __all__ = ["linear_beta_schedule", "cosine_beta_schedule", "alphas_cumprod_from_betas", "make_schedule",
            "q_sample", "snr", "timestep_embedding", "ResBlock", "TinyUNet", "EMA", "DenoisingObjective",
            "train_diffusion", "ddpm_step", "ddim_step", "cfg_guidance", "drop_labels", "sample_ddpm",
-           "sample_ddim", "ddim_timesteps", "to_unit", "from_unit"]
+           "sample_ddim", "ddim_timesteps", "to_unit", "from_unit", "digits_diffusion_config",
+           "build_digits_diffusion", "train_digits_diffusion", "load_digits_diffusion"]
 
 
 # --------------------------------------------------------------------------- schedules
@@ -407,3 +408,37 @@ def _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond,
         out.append(x.float().cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- the course's cached digits model
+
+def digits_diffusion_config() -> dict:
+    """The lecture's class-conditional digits model: T, width, training steps (fast mode: fewer steps, narrower)."""
+    from cvcourse_utils.fast import per_mode
+
+    return {"dataset": "digits", "timesteps": per_mode(full=200, fast=40), "width": per_mode(full=32, fast=16),
+            "steps": per_mode(full=3000, fast=40), "batch_size": per_mode(full=64, fast=32), "p_uncond": 0.1, "seed": 0}
+
+
+def build_digits_diffusion(config: dict) -> TinyUNet:
+    return TinyUNet(1, width=config["width"], num_classes=10)
+
+
+def train_digits_diffusion(model: TinyUNet, config: dict) -> None:
+    """Train on the digits' training split with ``train_diffusion``; the model ends with the EMA weights."""
+    from cvcourse_utils.datasets import load_dataset
+
+    x, y = (torch.from_numpy(a) for a in load_dataset(config["dataset"], "train", image_size=28, as_numpy=True))
+    abar = make_schedule(config["timesteps"])["alphas_cumprod"]
+    ema, _ = train_diffusion(model, from_unit(x), y, abar, steps=config["steps"], batch_size=config["batch_size"],
+                             p_uncond=config["p_uncond"], seed=config["seed"])
+    model.load_state_dict(ema.model.state_dict())
+
+
+def load_digits_diffusion(config: dict | None = None, *, device=None) -> tuple[TinyUNet, torch.Tensor]:
+    """(model, alphas_cumprod): the class-conditional digits model, trained once and cached (``get_or_train``)."""
+    from cvcourse_utils.pretrained import get_or_train
+
+    config = config or digits_diffusion_config()
+    model = get_or_train("digits_diffusion", build_digits_diffusion, train_digits_diffusion, config, device=device)
+    return model, make_schedule(config["timesteps"])["alphas_cumprod"]
