@@ -60,7 +60,8 @@ CHECKS = (
           (("unet_test_miou", ">=", 0.90), ("unet_test_dice_shapes", ">=", 0.90))),
     Check("08", "solutions/lab08_object_detection.ipynb", ()),
     Check("10", "solutions/lab10_generative_adversarial_networks.ipynb", ()),
-    Check("11", "solutions/lab11_diffusion_models.ipynb", ()),
+    Check("11", "solutions/lab11_diffusion_models.ipynb",
+          (("ddpm_recognisable_rate", ">=", 0.95), ("ddim_gap", "<=", 0.05))),
 )
 
 # Run after the notebook: what a GPU check must see (device, GPU memory, autocast).
