@@ -18,6 +18,7 @@ One concept per module:
 - ``segmentation`` FCN and U-Net, metrics from a confusion matrix, drawing masks over scenes
 - ``judge``      the digits judge and the sample-quality measures (recognisable rate, coverage, FID)
 - ``gan``        DCGAN generators and discriminators, plain and conditional, and their training step
+- ``diffusion``  noise schedules, a time-conditioned U-Net, DDPM/DDIM samplers and classifier-free guidance
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``
