@@ -62,7 +62,8 @@ CHECKS = (
           (("one_stage_map50", ">=", 0.90), ("faster_rcnn_map50", ">=", 0.85))),
     Check("10", "solutions/lab10_generative_adversarial_networks.ipynb",
           (("cgan_recognisable_rate", ">=", 0.90), ("dcgan_classes_covered", ">=", 10), ("dcgan_max_class_fraction", "<=", 0.20))),
-    Check("11", "solutions/lab11_diffusion_models.ipynb", ()),
+    Check("11", "solutions/lab11_diffusion_models.ipynb",
+          (("ddpm_recognisable_rate", ">=", 0.95), ("ddim_gap", "<=", 0.05))),
 )
 
 # Run after the notebook: what a GPU check must see (device, GPU memory, autocast).

@@ -23,6 +23,7 @@ One concept per module:
 - ``adversarial`` FGSM and PGD attacks, accuracy under attack, adversarial training
 - ``slides``     lectures as slides: RISE metadata and offline HTML decks
 - ``lint``, ``scaffold``, ``loops``, ``timing``  authoring a module: the lint, ``new-module``, the loop check, fair timings
+- ``diffusion``  noise schedules, a time-conditioned U-Net, DDPM/DDIM samplers and classifier-free guidance
 - ``notebooks``  generating student labs from solution notebooks
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``

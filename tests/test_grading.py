@@ -470,6 +470,10 @@ def _fallback_attack_batch(ref: dict) -> dict:
         "every_fd.ipynb": (with_source(ref, "to_grey", every_fd), "ok"),
         "kill_self.ipynb": (with_source(ref, "to_grey", to_grey + "\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),
                             "killed"),
+        "nan_results.ipynb": (with_source(ref, "to_grey", "import numpy as np\ndef to_grey(img):\n    return np.full(img.shape[:-1], np.nan)\n"),
+                              "ok"),
+        "deep_json.ipynb": (b"[" * 200_000 + b"]" * 200_000, "invalid"),
+        "huge_150mb.ipynb": (b'{"nbformat": 4, "cells": [], "x": "' + b"a" * (150 << 20) + b'"}', "invalid"),
         "honest_4.ipynb": (ref, "ok"),
     }
 
@@ -497,6 +501,8 @@ def test_attacks_on_neighbours_change_no_other_grade(tmp_path, monkeypatch, mode
             assert row["status"] == "ok" and float(row["score"]) == lab.max_score, (name, row)
         elif status is not None:
             assert row["status"] == status, (name, row)
+    nan_row = rows[str(paths[list(batch).index("nan_results.ipynb")])]
+    assert float(nan_row["to_grey"]) == 0 and float(nan_row["score"]) == lab.max_score - lab.points["to_grey"], nan_row
     feedback = json.loads((out / "feedback" / "kill_self.json").read_text())
     assert any("Re-graded alone after the batch: the first attempt ended 'killed'" in n for n in feedback["notes"]), feedback["notes"]
 

@@ -1,0 +1,307 @@
+"""Lab 11 · Diffusion models: the tasks, their public cases and library references.
+
+The schedules, the noising and both sampler steps are checked against Hugging Face ``diffusers``'
+``DDPMScheduler`` and ``DDIMScheduler`` (pure code: nothing is downloaded), given the same inputs and
+the same noise; the time embedding against ``diffusers``' ``get_timestep_embedding``; guidance against
+``torch.lerp``. The loss is compared with ``F.mse_loss`` on ``DDPMScheduler.add_noise`` for a fixed
+small U-Net, and tested on a property (a model that knows the noise scores 0); label dropout has no
+single answer, so its check tests properties (what is kept, what is dropped, and how often).
+Every case works in float64 (the schedulers' buffers are replaced by the case's float64 ``alphas_cumprod``),
+so "equal" means to 1e-6 or better.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cvcourse_utils.checking import Case, CheckFailed, Task, close
+
+NOISE_SEED = 1234  # the noise of a DDPM step is torch.randn(shape, generator=manual_seed(NOISE_SEED), dtype=float64)
+
+
+def _torch(value):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+
+
+def torch_call(fn, args):
+    """Call ``fn`` with every NumPy array turned into a tensor of the same dtype."""
+    return fn(*(_torch(a) for a in args))
+
+
+def _ddpm(num_timesteps: int, alphas_cumprod=None, clip: bool = False, **kwargs):
+    import torch
+    from diffusers import DDPMScheduler
+
+    sched = DDPMScheduler(num_train_timesteps=num_timesteps, clip_sample=clip, **kwargs)
+    if alphas_cumprod is not None:
+        sched.alphas_cumprod = torch.from_numpy(np.asarray(alphas_cumprod, dtype=np.float64))
+    return sched
+
+
+def cosine_alphas_cumprod(num_timesteps: int) -> np.ndarray:
+    """(T,) float64: the cumulative products of the cosine schedule (Nichol & Dhariwal), computed in float64."""
+    s = np.arange(num_timesteps + 1) / num_timesteps
+    f = np.cos((s + 0.008) / 1.008 * np.pi / 2) ** 2
+    betas = np.minimum(1 - f[1:] / f[:-1], 0.999)
+    return np.cumprod(1.0 - betas)
+
+
+def step_inputs(rng: np.random.Generator, shape: tuple, num_timesteps: int, t: int, clip: bool) -> tuple:
+    """(eps, t, x_t, alphas_cumprod, noise, clip_x0) float64 arrays for a DDPM step at t."""
+    import torch
+
+    eps, x_t = rng.normal(size=shape), rng.normal(size=shape)
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(NOISE_SEED), dtype=torch.float64).numpy()
+    return eps, t, x_t, cosine_alphas_cumprod(num_timesteps), noise, clip
+
+
+def ddim_inputs(rng: np.random.Generator, shape: tuple, num_timesteps: int, t: int, stride: int, eta: float,
+                clip: bool) -> tuple:
+    """(eps, t, t_prev = t - stride, x_t, alphas_cumprod, eta, noise, clip_x0) for a DDIM step."""
+    eps, x_t, noise = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape)
+    return eps, t, t - stride, x_t, cosine_alphas_cumprod(num_timesteps), eta, noise, clip
+
+
+# --------------------------------------------------------------------------- references
+
+def _linear_reference(num_timesteps, beta_start, beta_end):
+    return _ddpm(int(num_timesteps), beta_start=float(beta_start), beta_end=float(beta_end), beta_schedule="linear").betas
+
+
+def _cosine_reference(num_timesteps):
+    return _ddpm(int(num_timesteps), beta_schedule="squaredcos_cap_v2").betas
+
+
+def _cumprod_reference(betas):
+    return _ddpm(len(betas), trained_betas=np.asarray(betas)).alphas_cumprod  # diffusers keeps float32
+
+
+def _q_sample_reference(x0, t, noise, alphas_cumprod):
+    sched = _ddpm(len(alphas_cumprod), alphas_cumprod)
+    return sched.add_noise(_torch(x0), _torch(noise), _torch(t))
+
+
+def _embedding_reference(t, dim):
+    from diffusers.models.embeddings import get_timestep_embedding
+
+    return get_timestep_embedding(_torch(t), int(dim), flip_sin_to_cos=True, downscale_freq_shift=0)
+
+
+def _ddpm_step_reference(eps, t, x_t, alphas_cumprod, noise, clip_x0):
+    import torch
+
+    sched = _ddpm(len(alphas_cumprod), alphas_cumprod, clip=bool(clip_x0))
+    out = sched.step(_torch(eps), int(t), _torch(x_t), generator=torch.Generator().manual_seed(NOISE_SEED))
+    return out.prev_sample
+
+
+def _ddim_step_reference(eps, t, t_prev, x_t, alphas_cumprod, eta, noise, clip_x0):
+    import torch
+    from diffusers import DDIMScheduler
+
+    T = len(alphas_cumprod)
+    sched = DDIMScheduler(num_train_timesteps=T, clip_sample=bool(clip_x0))
+    sched.alphas_cumprod = torch.from_numpy(np.asarray(alphas_cumprod, dtype=np.float64))
+    sched.set_timesteps(T // (int(t) - int(t_prev)))
+    assert sched.config.num_train_timesteps // sched.num_inference_steps == int(t) - int(t_prev)
+    return sched.step(_torch(eps), int(t), _torch(x_t), eta=float(eta), variance_noise=_torch(noise)).prev_sample
+
+
+def _cfg_reference(eps_uncond, eps_cond, scale):
+    import torch
+
+    return torch.lerp(_torch(eps_uncond), _torch(eps_cond), float(scale))
+
+
+# --------------------------------------------------------------------------- diffusion_loss
+
+def _loss_model(seed: int, num_classes: int):
+    import torch
+
+    from cvcourse_utils.diffusion import TinyUNet
+
+    torch.manual_seed(seed)
+    return TinyUNet(1, width=8, num_classes=num_classes).double().eval()
+
+
+class _Oracle:
+    """A 'model' that knows x0 and so returns the true noise of x_t: its loss is 0."""
+
+    def __init__(self, x0, alphas_cumprod):
+        self.x0, self.abar = x0, alphas_cumprod
+
+    def __call__(self, x_t, t, labels=None):
+        a = self.abar[t].reshape(-1, 1, 1, 1)
+        return (x_t - a.sqrt() * self.x0) / (1 - a).sqrt()
+
+
+def loss_inputs(rng: np.random.Generator, n: int, num_timesteps: int) -> tuple:
+    """(x0 (n, 1, 8, 8) in [-1, 1], t (n,) int64, noise, alphas_cumprod) in float64."""
+    x0 = rng.uniform(-1, 1, size=(n, 1, 8, 8))
+    return x0, rng.integers(0, num_timesteps, size=n), rng.normal(size=x0.shape), cosine_alphas_cumprod(num_timesteps)
+
+
+def run_diffusion_loss(fn, args):
+    """Call the student's loss with the case's fixed small U-Net (or the oracle) and report the value."""
+    import torch
+
+    x0, t, noise, abar, num_classes, seed, oracle = args
+    x0, t, noise, abar = (_torch(a) for a in (x0, t, noise, abar))
+    labels = (torch.arange(len(x0)) % num_classes) if num_classes else None
+    model = _Oracle(x0, abar) if oracle else _loss_model(int(seed), int(num_classes))
+    with torch.no_grad():
+        return fn(model, x0, t, noise, abar, labels)
+
+
+def _loss_reference(x0, t, noise, abar, num_classes, seed, oracle):
+    import torch
+    import torch.nn.functional as F
+
+    if oracle:
+        return torch.zeros((), dtype=torch.float64)
+    model = _loss_model(int(seed), int(num_classes))
+    labels = (torch.arange(len(x0)) % num_classes) if num_classes else None
+    x_t = _ddpm(len(abar), abar).add_noise(_torch(x0), _torch(noise), _torch(t))
+    with torch.no_grad():
+        return F.mse_loss(model(x_t, _torch(t), labels), _torch(noise))
+
+
+# --------------------------------------------------------------------------- drop_labels
+
+def run_drop_labels(fn, args):
+    import torch
+
+    labels, p, null, seed = args
+    labels_t = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    before = labels_t.clone()
+    out = fn(labels_t, float(p), int(null), torch.Generator().manual_seed(int(seed)))
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"drop_labels must return a tensor, got {type(out).__name__}")
+    return {"out": out.numpy(), "dtype": str(out.dtype), "input_unchanged": bool(torch.equal(before, labels_t)),
+            "same_seed_same_result": bool(torch.equal(out, fn(labels_t, float(p), int(null), torch.Generator().manual_seed(int(seed)))))}
+
+
+def compare_drop_labels(actual, expected, args) -> None:
+    labels, p, null, seed = args
+    out = np.asarray(actual["out"])
+    if actual["dtype"] != "torch.int64":
+        raise CheckFailed(f"return int64 labels (like the input), got {actual['dtype']}")
+    if out.shape != np.shape(labels):
+        raise CheckFailed(f"expected shape {np.shape(labels)}, got {out.shape}")
+    if not bool(actual["input_unchanged"]):
+        raise CheckFailed("the input labels were changed in place: return a new tensor")
+    kept = out == labels
+    dropped = out == null
+    if not np.all(kept | dropped):
+        raise CheckFailed("every label must either stay as it was or become null_label")
+    fraction = float(np.mean(dropped & (np.asarray(labels) != null)))
+    n = len(labels)
+    margin = 4 * np.sqrt(max(p * (1 - p), 1e-12) / n) + 1e-9
+    if abs(fraction - p) > margin:
+        raise CheckFailed(f"with p_uncond={p} about {p:.0%} of the labels should be dropped; {fraction:.1%} of {n} were")
+    if not bool(actual["same_seed_same_result"]):
+        raise CheckFailed("draw the randomness from the generator you are given, so that a seed repeats the result")
+
+
+# --------------------------------------------------------------------------- tasks, in notebook order
+
+TASKS = (
+    Task(
+        name="linear_beta_schedule",
+        function="linear_beta_schedule",
+        cases=(Case("T = 1000, DDPM's 1e-4 to 0.02", lambda rng: (1000, 1e-4, 0.02)),
+               Case("T = 50, 1e-3 to 0.05", lambda rng: (50, 1e-3, 0.05))),
+        reference=_linear_reference,
+        compare=close(atol=1e-7, rtol=0.0, dtype="float32", shape=lambda args: (args[0],)),
+    ),
+    Task(
+        name="cosine_beta_schedule",
+        function="cosine_beta_schedule",
+        cases=(Case("T = 1000", lambda rng: (1000,)), Case("T = 20", lambda rng: (20,))),
+        reference=_cosine_reference,
+        compare=close(atol=1e-6, rtol=0.0, dtype="float32", shape=lambda args: (args[0],)),
+    ),
+    Task(
+        name="cumulative_alphas",
+        function="cumulative_alphas",
+        cases=(Case("the float64 betas of a linear schedule, T = 100", lambda rng: (np.linspace(1e-3, 0.05, 100),)),
+               Case("30 random betas in [0.001, 0.2)", lambda rng: (rng.uniform(0.001, 0.2, size=30),))),
+        reference=_cumprod_reference,
+        compare=close(atol=1e-6, rtol=0.0, dtype="float64"),
+        call=torch_call,
+    ),
+    Task(
+        name="q_sample",
+        function="q_sample",
+        cases=(Case("4 images (4, 1, 6, 6), t from 0 to T-1, T = 100",
+                    lambda rng: (rng.uniform(-1, 1, (4, 1, 6, 6)), np.array([0, 10, 50, 99]), rng.normal(size=(4, 1, 6, 6)),
+                                 cosine_alphas_cumprod(100))),
+               Case("3 RGB images (3, 3, 4, 5), T = 20",
+                    lambda rng: (rng.uniform(-1, 1, (3, 3, 4, 5)), rng.integers(0, 20, 3), rng.normal(size=(3, 3, 4, 5)),
+                                 cosine_alphas_cumprod(20)), seed=1)),
+        reference=_q_sample_reference,
+        compare=close(atol=1e-10, rtol=1e-10, dtype="float64"),
+        call=torch_call,
+    ),
+    Task(
+        name="sinusoidal_embedding",
+        function="sinusoidal_embedding",
+        cases=(Case("t = 0, 1, 10, 199, dim 32", lambda rng: (np.array([0, 1, 10, 199]), 32)),
+               Case("5 random t < 1000, dim 8", lambda rng: (rng.integers(0, 1000, 5), 8), seed=1)),
+        reference=_embedding_reference,
+        compare=close(atol=1e-4, rtol=0.0, dtype="float32", shape=lambda args: (len(args[0]), args[1])),
+        call=torch_call,
+    ),
+    Task(
+        name="diffusion_loss",
+        function="diffusion_loss",
+        cases=(Case("a fixed small U-Net, 6 images 8x8, unconditional",
+                    lambda rng: (*loss_inputs(rng, 6, 50), 0, 0, False)),
+               Case("a fixed small U-Net with 10 classes, 5 images", lambda rng: (*loss_inputs(rng, 5, 50), 10, 1, False), seed=1),
+               Case("a model that knows the noise exactly: the loss is 0", lambda rng: (*loss_inputs(rng, 4, 50), 0, 0, True), seed=2)),
+        reference=_loss_reference,
+        compare=close(atol=1e-8, rtol=1e-8, dtype="float64", shape=()),
+        call=run_diffusion_loss,
+    ),
+    Task(
+        name="drop_labels",
+        function="drop_labels",
+        cases=(Case("4,000 labels of 10 classes, p_uncond = 0.2", lambda rng: (rng.integers(0, 10, 4000), 0.2, 10, 0)),
+               Case("p_uncond = 0 keeps every label", lambda rng: (rng.integers(0, 10, 50), 0.0, 10, 1)),
+               Case("p_uncond = 1 drops every label", lambda rng: (rng.integers(0, 3, 20), 1.0, 3, 2))),
+        compare=compare_drop_labels,
+        call=run_drop_labels,
+    ),
+    Task(
+        name="ddpm_step",
+        function="ddpm_step",
+        cases=(Case("t = 120 of T = 200, x0 clipped", lambda rng: step_inputs(rng, (3, 1, 4, 4), 200, 120, True)),
+               Case("t = 7 of T = 50, no clipping", lambda rng: step_inputs(rng, (2, 3, 5, 5), 50, 7, False), seed=1),
+               Case("t = 0: the last step adds no noise", lambda rng: step_inputs(rng, (2, 1, 4, 4), 50, 0, True), seed=2)),
+        reference=_ddpm_step_reference,
+        compare=close(atol=1e-6, rtol=1e-6, dtype="float64"),
+        call=torch_call,
+    ),
+    Task(
+        name="ddim_step",
+        function="ddim_step",
+        cases=(Case("t = 196 -> 192 of T = 200, eta = 0, clipped", lambda rng: ddim_inputs(rng, (3, 1, 4, 4), 200, 196, 4, 0.0, True)),
+               Case("t = 30 -> 20 of T = 100, eta = 0.5, no clipping",
+                    lambda rng: ddim_inputs(rng, (2, 3, 4, 4), 100, 30, 10, 0.5, False), seed=1),
+               Case("t = 4 -> -1 (the last step: abar = 1), eta = 0", lambda rng: ddim_inputs(rng, (2, 1, 4, 4), 200, 4, 5, 0.0, True),
+                    seed=2)),
+        reference=_ddim_step_reference,
+        compare=close(atol=1e-6, rtol=1e-6, dtype="float64"),
+        call=torch_call,
+    ),
+    Task(
+        name="cfg_guidance",
+        function="cfg_guidance",
+        cases=(Case("scale 3 on (2, 1, 4, 4) noise estimates", lambda rng: (rng.normal(size=(2, 1, 4, 4)), rng.normal(size=(2, 1, 4, 4)), 3.0)),
+               Case("scale 0 is the unconditional estimate", lambda rng: (rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), 0.0), seed=1)),
+        reference=_cfg_reference,
+        compare=close(atol=1e-12, rtol=1e-12, dtype="float64"),
+        call=torch_call,
+    ),
+)

@@ -1,0 +1,120 @@
+"""cvcourse_utils.diffusion: schedules and sampler steps against diffusers, the U-Net, training and sampling."""
+import numpy as np
+import pytest
+import torch
+
+from cvcourse_utils import diffusion as D
+
+diffusers = pytest.importorskip("diffusers")
+
+
+@pytest.mark.parametrize("T", [1, 20, 200, 1000])
+def test_schedules_equal_diffusers(T):
+    cos = diffusers.DDPMScheduler(num_train_timesteps=T, beta_schedule="squaredcos_cap_v2")
+    lin = diffusers.DDPMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02)
+    assert torch.allclose(D.cosine_beta_schedule(T), cos.betas, atol=1e-6, rtol=0)
+    assert torch.allclose(D.linear_beta_schedule(T), lin.betas, atol=1e-7, rtol=0)
+    assert torch.allclose(D.alphas_cumprod_from_betas(cos.betas), cos.alphas_cumprod, atol=1e-6, rtol=0)
+    schedule = D.make_schedule(T, "cosine")
+    assert set(schedule) == {"betas", "alphas", "alphas_cumprod"} and schedule["betas"].shape == (T,)
+
+
+def test_make_schedule_rejects_unknown_kind():
+    with pytest.raises(ValueError):
+        D.make_schedule(10, "quadratic")
+
+
+def _abar(T=50):
+    return D.make_schedule(T)["alphas_cumprod"].double()
+
+
+def test_q_sample_equals_add_noise():
+    abar = _abar()
+    sched = diffusers.DDPMScheduler(num_train_timesteps=50)
+    sched.alphas_cumprod = abar
+    x0, noise = torch.rand(4, 1, 5, 5, dtype=torch.float64), torch.randn(4, 1, 5, 5, dtype=torch.float64)
+    t = torch.tensor([0, 3, 25, 49])
+    assert torch.allclose(D.q_sample(x0, t, noise, abar), sched.add_noise(x0, noise, t), atol=1e-12)
+
+
+@pytest.mark.parametrize("t", [0, 1, 30, 49])
+@pytest.mark.parametrize("clip", [True, False])
+def test_ddpm_step_equals_diffusers(t, clip):
+    abar = _abar()
+    sched = diffusers.DDPMScheduler(num_train_timesteps=50, clip_sample=clip)
+    sched.alphas_cumprod = abar
+    x, eps = torch.randn(2, 1, 4, 4, dtype=torch.float64), torch.randn(2, 1, 4, 4, dtype=torch.float64)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    expected = sched.step(eps, t, x, generator=torch.Generator().manual_seed(5)).prev_sample
+    assert torch.allclose(D.ddpm_step(eps, t, x, abar, noise, clip), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("t,stride,eta", [(45, 5, 0.0), (20, 10, 0.5), (4, 5, 1.0)])
+def test_ddim_step_equals_diffusers(t, stride, eta):
+    abar = _abar()
+    sched = diffusers.DDIMScheduler(num_train_timesteps=50)
+    sched.alphas_cumprod = abar
+    sched.set_timesteps(50 // stride)
+    x, eps, noise = (torch.randn(2, 1, 4, 4, dtype=torch.float64) for _ in range(3))
+    expected = sched.step(eps, t, x, eta=eta, variance_noise=noise).prev_sample
+    assert torch.allclose(D.ddim_step(eps, t, t - stride, x, abar, eta, noise), expected, atol=1e-10)
+    assert D.ddim_timesteps(50, 50 // stride) == [int(v) for v in sched.timesteps]
+
+
+def test_timestep_embedding_equals_diffusers():
+    from diffusers.models.embeddings import get_timestep_embedding
+
+    t = torch.tensor([0, 1, 17, 999])
+    expected = get_timestep_embedding(t, 32, flip_sin_to_cos=True, downscale_freq_shift=0)
+    assert torch.allclose(D.timestep_embedding(t, 32), expected, atol=1e-5)
+
+
+def test_cfg_and_drop_labels():
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    assert torch.allclose(D.cfg_guidance(a, b, 2.5), torch.lerp(a, b, 2.5))
+    labels = torch.randint(0, 10, (5000,))
+    dropped = D.drop_labels(labels, 0.2, 10, torch.Generator().manual_seed(0))
+    assert torch.all((dropped == labels) | (dropped == 10))
+    assert abs(float((dropped == 10).float().mean()) - 0.2) < 0.03
+    assert torch.equal(D.drop_labels(labels, 0.0, 10), labels)
+
+
+def test_unet_shapes_and_conditioning():
+    torch.manual_seed(0)
+    net = D.TinyUNet(1, width=8, num_classes=3).eval()
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([3, 40])
+    out = net(x, t, torch.tensor([0, 1]))
+    assert out.shape == x.shape
+    assert not torch.allclose(out, net(x, t, torch.tensor([2, 2])))
+    assert not torch.allclose(out, net(x, torch.tensor([90, 1]), torch.tensor([0, 1])))
+    text = D.TinyUNet(4, width=8, context_dim=16).eval()
+    z = torch.randn(2, 4, 8, 8)
+    ctx, mask = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    assert text(z, t, None, context=ctx, context_mask=mask).shape == z.shape
+
+
+def test_ema_moves_towards_the_weights():
+    net = torch.nn.Linear(2, 2)
+    ema = D.EMA(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    assert torch.allclose(ema.model.weight, net.weight - 0.5)
+
+
+def test_training_lowers_the_loss_and_samplers_run():
+    torch.manual_seed(0)
+    abar = D.make_schedule(20)["alphas_cumprod"]
+    images = D.from_unit(torch.rand(64, 1, 8, 8).round())
+    labels = torch.arange(64) % 2
+    net = D.TinyUNet(1, width=8, num_classes=2)
+    ema, history = D.train_diffusion(net, images, labels, abar, steps=40, batch_size=16, device="cpu")
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    a = D.sample_ddpm(ema.model, 4, abar, labels=[0, 1, 0, 1], guidance_scale=2.0, shape=(1, 8, 8), seed=3, device="cpu")
+    b = D.sample_ddim(ema.model, 4, abar, num_steps=5, labels=[0, 1, 0, 1], guidance_scale=2.0, shape=(1, 8, 8), seed=3,
+                      device="cpu")
+    again = D.sample_ddim(ema.model, 4, abar, num_steps=5, labels=[0, 1, 0, 1], guidance_scale=2.0, shape=(1, 8, 8), seed=3,
+                          device="cpu")
+    assert a.shape == b.shape == (4, 1, 8, 8) and torch.isfinite(a).all()
+    assert torch.equal(b, again), "DDIM with eta = 0 is deterministic for a seed"
+    assert float(b.abs().max()) <= 1 + 1e-5
