@@ -19,7 +19,7 @@ import os
 import sys
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, dataset_in_cache, record
 
 NAME = "bench_module04"
 LAB = "solutions/lab04_convolutional_networks.ipynb"
@@ -31,25 +31,11 @@ DIGITS_BAR = 0.98
 CIFAR10_BAR = 0.80
 
 
-def cifar10_in_cache() -> bool:
-    from cvcourse_utils.datasets import is_downloaded
-
-    if is_downloaded("cifar10"):
-        return True
-    print("CIFAR-10 is not in the cache (run `cvcourse data download cifar10` when online): "
-          "its bar is NOT measured in this run.")
-    return False
-
-
 def main() -> int:
-    failures: list[str] = []
+    bars = Bars(NAME)
+    bar = bars.check
 
-    def bar(figure: str, value: float, ok: bool, requirement: str) -> None:
-        record(NAME, figure, f"{value:.4f}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}")
-        if not ok:
-            failures.append(f"{figure} = {value:.4f} (needs {requirement})")
-
-    with_cifar = cifar10_in_cache()
+    with_cifar = dataset_in_cache("cifar10", "CIFAR-10")
     if with_cifar:
         os.environ["CVCOURSE_CIFAR10"] = "1"  # the lab's CIFAR-10 cell trains on a CPU too when this is set
 
@@ -72,7 +58,7 @@ def main() -> int:
         precision = "bf16 mixed precision" if str(device).startswith("cuda") else "float32"
         record(NAME, f"CIFAR-10: 10 epochs training time ({device})", f"{results['cifar10_seconds'] / 60:.1f} min", precision)
     elif with_cifar:
-        failures.append("CIFAR-10 is in the cache but the lab did not report its accuracy")
+        bars.fail("CIFAR-10 is in the cache but the lab did not report its accuracy")
     else:
         record(NAME, "CIFAR-10: CNN test accuracy", "not measured", "CIFAR-10 not in the cache on this machine")
 
@@ -81,11 +67,7 @@ def main() -> int:
     for key, value in sorted(lecture.items()):
         record(NAME, f"lecture: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
 
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll module 04 bars pass.")
-    return 0
+    return bars.finish("module 04")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, record
 
 NAME = "bench_module06"
 LAB = "solutions/lab06_attention_and_transformers.ipynb"
@@ -33,12 +33,8 @@ ZERO_SHOT_BAR = 0.80
 
 
 def main() -> int:
-    failures: list[str] = []
-
-    def bar(figure: str, value: float, ok: bool, requirement: str) -> None:
-        record(NAME, figure, f"{value:.4f}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}")
-        if not ok:
-            failures.append(f"{figure} = {value:.4f} (needs {requirement})")
+    bars = Bars(NAME)
+    bar = bars.check
 
     results, seconds = run_notebook(LAB)
     record(NAME, "lab06 full-mode run time", f"{seconds / 60:.1f} min", "solutions notebook, CVCOURSE_FAST=0")
@@ -65,11 +61,7 @@ def main() -> int:
     for key in ("cbam_cnn_test_accuracy", "clip_zero_shot_held_out", "clip_zero_shot_seen"):
         record(NAME, f"lecture: {key}", f"{lecture[key]:.4f}")
 
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll module 06 bars pass.")
-    return 0
+    return bars.finish("module 06")
 
 
 if __name__ == "__main__":

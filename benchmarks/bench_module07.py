@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, record
 
 NAME = "bench_module07"
 LAB = "solutions/lab07_semantic_segmentation.ipynb"
@@ -36,12 +36,8 @@ def device_name() -> str:
 
 
 def main() -> int:
-    failures: list[str] = []
-
-    def bar(figure: str, value: float, ok: bool, requirement: str, fmt: str = ".4f") -> None:
-        record(NAME, figure, f"{value:{fmt}}", f"bar: {requirement} -> {'pass' if ok else 'FAIL (missed)'}")
-        if not ok:
-            failures.append(f"{figure} = {value:{fmt}} (needs {requirement})")
+    bars = Bars(NAME)
+    bar = bars.check
 
     device = device_name()
     results, seconds = run_notebook(LAB)
@@ -73,11 +69,7 @@ def main() -> int:
            f"easy scenes; training {lecture['lraspp_seconds'] / 60:.1f} min; course U-Net {lecture['unet_test_miou']:.4f}, "
            f"FCN {lecture['fcn_test_miou']:.4f} on the same data")
 
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll module 07 bars pass.")
-    return 0
+    return bars.finish("module 07")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, record
 
 NAME = "bench_module08"
 LAB = "solutions/lab08_object_detection.ipynb"
@@ -38,12 +38,8 @@ def device_name() -> str:
 
 
 def main() -> int:
-    failures: list[str] = []
-
-    def bar(figure: str, value: float, ok: bool, requirement: str, fmt: str = ".4f") -> None:
-        record(NAME, figure, f"{value:{fmt}}", f"bar: {requirement} -> {'pass' if ok else 'FAIL (missed)'}")
-        if not ok:
-            failures.append(f"{figure} = {value:{fmt}} (needs {requirement})")
+    bars = Bars(NAME)
+    bar = bars.check
 
     device = device_name()
     # The two notebooks run side by side (each trains on one thread), so a 2-core machine finishes in the time of the lab.
@@ -75,11 +71,7 @@ def main() -> int:
            f"{lecture['one_stage_box_map50']:.4f} / {lecture['faster_rcnn_box_map50']:.4f}",
            f"ready in {lecture['one_stage_ready_seconds'] / 60:.1f} / {lecture['faster_rcnn_ready_seconds'] / 60:.1f} min")
 
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll module 08 bars pass.")
-    return 0
+    return bars.finish("module 08")
 
 
 if __name__ == "__main__":

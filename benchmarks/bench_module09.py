@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, record
 
 NAME = "bench_module09"
 LAB = "solutions/lab09_visualizing_and_fooling_networks.ipynb"
@@ -34,12 +34,8 @@ ROBUST_CLEAN_BAR = 0.90
 
 
 def main() -> int:
-    failures: list[str] = []
-
-    def bar(figure: str, value: float, ok: bool, requirement: str, note: str = "") -> None:
-        record(NAME, figure, f"{value:.4g}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}" + (f"; {note}" if note else ""))
-        if not ok:
-            failures.append(f"{figure} = {value:.4g} (needs {requirement})")
+    bars = Bars(NAME, fmt=".4g")
+    bar = bars.check
 
     results, seconds = run_notebook(LAB)
     record(NAME, "lab09 full-mode run time", f"{seconds / 60:.1f} min", "solutions notebook, CVCOURSE_FAST=0, CPU, 1 thread")
@@ -66,11 +62,7 @@ def main() -> int:
     for key, value in sorted(lecture.items()):
         record(NAME, f"lecture: {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
 
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll module 09 bars pass.")
-    return 0
+    return bars.finish("module 09")
 
 
 if __name__ == "__main__":

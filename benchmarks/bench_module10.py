@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, record
 
 NAME = "bench_module10"
 LAB = "solutions/lab10_generative_adversarial_networks.ipynb"
@@ -53,13 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         args.samples_out.mkdir(parents=True, exist_ok=True)
         os.environ["CVCOURSE_SAMPLES_OUT"] = str(args.samples_out.resolve())
 
-    failures: list[str] = []
     data = args.dataset
-
-    def bar(figure: str, value: float, ok: bool, requirement: str) -> None:
-        record(NAME, f"{data}: {figure}", f"{value:.4f}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}")
-        if not ok:
-            failures.append(f"{data}: {figure} = {value:.4f} (needs {requirement})")
+    bars = Bars(NAME, prefix=f"{data}: ")
+    bar = bars.check
 
     results, seconds = run_notebook(LAB)
     record(NAME, f"{data}: lab10 full-mode run time", f"{seconds / 60:.1f} min", "solutions notebook, CVCOURSE_FAST=0")
@@ -86,15 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         for model in ("cgan", "dcgan"):
             path = args.samples_out / f"{model}.npz"
             if not path.exists():
-                failures.append(f"{path} was not written")
+                bars.fail(f"{path} was not written")
             else:
                 print(f"samples: {path}")
 
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll module 10 bars pass.")
-    return 0
+    return bars.finish("module 10")
 
 
 def _cuda() -> bool:

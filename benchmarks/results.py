@@ -25,3 +25,47 @@ def record(benchmark: str, figure: str, value: str, notes: str = "") -> None:
     with RESULTS.open("a", encoding="utf-8") as f:
         f.write(row)
     print(row.strip())
+
+
+class Bars:
+    """Figures measured against a quality bar: each is recorded as met or missed, and the misses collected.
+
+        bars = Bars("bench_module04")
+        bars.check("digits: CNN test accuracy", 0.991, 0.991 >= 0.98, ">= 0.98")
+        return bars.finish("module 04")   # prints the misses; 1 if any, else 0
+    """
+
+    def __init__(self, benchmark: str, prefix: str = "", fmt: str = ".4f") -> None:
+        self.benchmark, self.prefix, self.fmt = benchmark, prefix, fmt
+        self.failures: list[str] = []
+
+    def check(self, figure: str, value: float, ok: bool, requirement: str, note: str = "", fmt: str | None = None) -> None:
+        """Record ``value`` with ``pass`` or ``FAIL (missed)`` against ``requirement``; remember a miss."""
+        shown = f"{value:{fmt or self.fmt}}"
+        record(self.benchmark, self.prefix + figure, shown,
+               f"bar: {requirement} -> {'pass' if ok else 'FAIL (missed)'}" + (f"; {note}" if note else ""))
+        if not ok:
+            self.fail(f"{figure} = {shown} (needs {requirement})")
+
+    def fail(self, message: str) -> None:
+        """A miss that is not a figure (e.g. a result the notebook did not report)."""
+        self.failures.append(self.prefix + message)
+
+    def finish(self, what: str) -> int:
+        """Print the misses (or that every bar of ``what`` passed); the script's exit code."""
+        if self.failures:
+            print("\nBars missed:\n  " + "\n  ".join(self.failures))
+            return 1
+        print(f"\nAll {what} bars pass.")
+        return 0
+
+
+def dataset_in_cache(name: str, title: str) -> bool:
+    """True when dataset ``name`` is in the cache; otherwise say that its bars are not measured in this run."""
+    from cvcourse_utils.datasets import is_downloaded
+
+    if is_downloaded(name):
+        return True
+    print(f"{title} is not in the cache (run `cvcourse data download {name}` when online): "
+          "its bar is NOT measured in this run.")
+    return False
