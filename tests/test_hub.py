@@ -159,10 +159,7 @@ class Hub:
                 pid = self.user(name)["servers"][""]["state"]["pid"]
                 self.pids.add(pid)
         if self.process.poll() is None:
-            for name in STUDENTS:
-                with contextlib.suppress(Exception):
-                    self.request("DELETE", f"/hub/api/users/{name}/server", self.admin_token, timeout=20)
-            self.process.send_signal(signal.SIGTERM)  # the hub stops the servers it spawned and its proxy
+            self.process.send_signal(signal.SIGTERM)  # the hub stops the servers it spawned (all at once) and its proxy
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=30)
         deadline = time.monotonic() + 10
@@ -186,8 +183,18 @@ def hub(tmp_path_factory):
         print(f"\nhub started in {hub.seconds_to_start:.1f} s")
         yield hub
     finally:
+        started = time.perf_counter()
         killed = hub.stop()
+        print(f"hub, proxy and servers stopped in {time.perf_counter() - started:.1f} s")
     assert not killed, f"processes the hub started were still running after it stopped: {killed}\n{hub.log_tail()}"
+
+
+def test_the_hub_refuses_to_start_without_the_students_password(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CVCOURSE_HUB_")}
+    run = subprocess.run([sys.executable, "-m", "jupyterhub", "-f", str(CONFIG)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "set CVCOURSE_HUB_PASSWORD" in run.stderr + run.stdout
+    assert list(tmp_path.iterdir()) == [], "it stops before writing anything"
 
 
 async def _run_in_kernel(hub: Hub, name: str, code: str, timeout: float = 120) -> str:
@@ -216,7 +223,7 @@ async def _run_in_kernel(hub: Hub, name: str, code: str, timeout: float = 120) -
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind = msg["header"]["msg_type"]
-            if kind == "stream":
+            if kind == "stream" and msg["content"]["name"] == "stdout":
                 printed.append(msg["content"]["text"])
             elif kind == "error":
                 raise AssertionError(f"{name}'s kernel raised {msg['content']['ename']}: {msg['content']['evalue']}")
@@ -379,3 +386,4 @@ def test_nbgitpuller_hands_out_the_labs_and_collected_work_is_graded(hub, tmp_pa
     assert rows["alice"]["status"] == "ok" and float(rows["alice"]["score"]) == float(rows["alice"]["max_score"]) > 0
     assert rows["bob"]["status"] == "ok" and 0 < float(rows["bob"]["score"]) < float(rows["bob"]["max_score"])
     assert float(rows["bob"]["to_grey"]) > 0
+

@@ -41,7 +41,10 @@ if shutil.which("configurable-http-proxy") is None:
 
 # Who may log in: a shared password for a trial (a real hub: an OAuth or LTI authenticator, see README).
 c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = os.environ.get("CVCOURSE_HUB_PASSWORD")
+password = os.environ.get("CVCOURSE_HUB_PASSWORD", "")
+if len(password) < 8:
+    sys.exit("jupyterhub_config.py: set CVCOURSE_HUB_PASSWORD to the students' shared password (8 characters or more)")
+c.SharedPasswordAuthenticator.user_password = password
 students = [name.strip() for name in os.environ.get("CVCOURSE_HUB_STUDENTS", "").split(",") if name.strip()]
 if students:
     c.Authenticator.allowed_users = set(students)
