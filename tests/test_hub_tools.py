@@ -79,6 +79,45 @@ def test_hub_link_command_prints_the_link_and_warns_about_a_path_not_in_the_cour
     assert "error: the hub must be an http(s) URL" in capsys.readouterr().err
 
 
+# --------------------------------------------------------------------------- the hub's configuration
+
+CONFIG = ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"
+
+
+def _load_config(monkeypatch, **env):
+    import runpy
+
+    from traitlets.config import Config
+
+    for key in [k for k in os.environ if k.startswith("CVCOURSE_HUB_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = Config()
+    runpy.run_path(str(CONFIG), init_globals={"get_config": lambda: config})
+    return config
+
+
+def test_the_hub_config_refuses_to_start_without_the_students_password(monkeypatch):
+    for password in ({}, {"CVCOURSE_HUB_PASSWORD": "short"}):
+        with pytest.raises(SystemExit, match="set CVCOURSE_HUB_PASSWORD"):
+            _load_config(monkeypatch, **password)
+
+
+def test_the_hub_config_lets_in_the_named_students_and_runs_their_servers_with_the_course(monkeypatch, tmp_path):
+    import sys
+
+    c = _load_config(monkeypatch, CVCOURSE_HUB_PASSWORD="a-long-password", CVCOURSE_HUB_STUDENTS="alice, bob",
+                     CVCOURSE_HUB_HOME=str(tmp_path), CVCOURSE_HUB_ADMIN_TOKEN="t0ken")
+    assert c.Authenticator.allowed_users == {"alice", "bob"} and "allow_all" not in c.Authenticator
+    assert c.SimpleLocalProcessSpawner.home_dir_template == str(tmp_path / "{username}")
+    assert c.Spawner.cmd == [sys.executable, "-m", "jupyterhub.singleuser"]
+    assert c.JupyterHub.bind_url.startswith("http://127.0.0.1:")
+    assert c.JupyterHub.services == [{"name": "cvcourse-admin", "api_token": "t0ken"}]
+    c = _load_config(monkeypatch, CVCOURSE_HUB_PASSWORD="a-long-password")
+    assert c.Authenticator.allow_all is True and "services" not in c.JupyterHub
+
+
 # --------------------------------------------------------------------------- collect
 
 NAME = "lab01_images_and_arrays.ipynb"
