@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup labs lint module benchmarks gpu-check clean
+.PHONY: lab test setup proxy labs lint module benchmarks gpu-check clean
 
 # Jupyter refuses to run as root (containers, CI) unless told that this is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -25,7 +25,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@mkdir -p $(VENV)/share/jupyter/lab/settings && cp .ci/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@$(MAKE) --no-print-directory proxy
 	@touch $(STAMP)
+
+# JupyterHub's proxy, from the npm registry, into .venv/node (deploy/jupyterhub/jupyterhub_config.py finds it there).
+# Optional: without npm the hub test is skipped and says why.
+PROXY_BIN := $(VENV)/node/node_modules/.bin/configurable-http-proxy
+proxy:
+	@if [ -x $(PROXY_BIN) ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/node "configurable-http-proxy@^5" >/dev/null 2>&1 \
+		&& echo "configurable-http-proxy installed into $(VENV)/node" \
+		|| echo "note: npm could not install configurable-http-proxy; the hub test will be skipped"; \
+	else echo "note: npm is not installed, so neither is configurable-http-proxy; the hub test will be skipped"; fi
 
 labs: setup
 	$(BIN)/cvcourse labs

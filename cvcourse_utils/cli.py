@@ -1,4 +1,5 @@
-"""The ``cvcourse`` command: ``doctor``, ``labs``, ``lint``, ``new-module``, ``data`` and ``grade``."""
+"""The ``cvcourse`` command: ``doctor``, ``labs``, ``lint``, ``new-module``, ``slides``, ``data``, ``grade``,
+``hub-link`` and ``collect``."""
 from __future__ import annotations
 
 import argparse
@@ -143,6 +144,45 @@ def grade(args: argparse.Namespace) -> int:
     return grade_command(args)
 
 
+def hub_link(args: argparse.Namespace) -> int:
+    """Print the nbgitpuller link that gives each student the course (cloned or updated) and opens a lab."""
+    from cvcourse_utils.hub import hub_link as make_link
+
+    try:
+        link = make_link(args.hub, args.repo, args.path, args.branch, args.targetpath)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.path and not (Path(args.root) / args.path).exists():
+        print(f"note: {args.path} is not in the course folder {Path(args.root).resolve()}; check the path", file=sys.stderr)
+    print(link)
+    return 0
+
+
+def collect(args: argparse.Namespace) -> int:
+    """Copy every student's lab notebook from the hub's home folders into one folder, read-only, for grading."""
+    from cvcourse_utils.hub import CollectError, collect as gather, lab_filename
+
+    try:
+        filename = lab_filename(args.lab, args.root)
+        got = gather(args.hub_home, filename, args.out, force=args.force, strip_prefix=args.strip_prefix)
+    except CollectError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: cannot write to {args.out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    total = len(got.copied) + len(got.missing)
+    print(f"Collected {filename} from {len(got.copied)} of {total} student(s) into {args.out} (read-only copies).")
+    for note in got.notes:
+        print(f"note: {note}")
+    if got.missing:
+        print(f"No {filename} for {len(got.missing)} student(s): {', '.join(got.missing)}")
+    if got.copied:
+        print(f"Next: cvcourse grade {args.lab} {args.out} --out grades/{args.lab}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvcourse", description="Tools for the cvcourse computer-vision course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=grade)
+
+    p = sub.add_parser("hub-link", help="print the nbgitpuller link that gives students the course on a JupyterHub")
+    p.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.example.edu")
+    p.add_argument("--repo", required=True, help="the course's git repository, e.g. https://github.com/org/cvcourse")
+    p.add_argument("--path", help="the file to open, inside the repository, e.g. labs/lab03_backprop_and_neural_networks.ipynb")
+    p.add_argument("--branch", help="the branch to pull (default: the repository's default branch)")
+    p.add_argument("--targetpath", help="the folder in each student's home (default: the repository's name)")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder, to check --path (default: here)")
+    p.set_defaults(func=hub_link)
+
+    p = sub.add_parser("collect", help="copy each student's lab from the hub's home folders, to grade them")
+    p.add_argument("--hub-home", type=Path, required=True, help="the folder of the students' homes, e.g. /home")
+    p.add_argument("--lab", required=True, help="the lab, e.g. lab03")
+    p.add_argument("--out", type=Path, required=True, help="the submissions folder, e.g. submissions/lab03")
+    p.add_argument("--force", action="store_true", help="replace notebooks already in --out")
+    p.add_argument("--strip-prefix", default="", help="drop this start of each home's name, e.g. jupyter- on The Littlest JupyterHub")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder, for the lab's file name (default: here)")
+    p.set_defaults(func=collect)
     return parser
 
 
