@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@mkdir -p $(VENV)/share/jupyter/lab/settings && cp .ci/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@$(MAKE) --no-print-directory proxy
+	@# nbgrader is only for tests/test_nbgrader.py: its menus and server extensions stay off in the students' JupyterLab.
+	@if $(BIN)/python -c "import nbgrader" 2>/dev/null; then \
+		for e in formgrader validate_assignment assignment_list course_list; do \
+			$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e >/dev/null 2>&1; done; \
+		$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1; fi; true
 	@touch $(STAMP)
 
 # JupyterHub's proxy, from the npm registry, into .venv/node (deploy/jupyterhub/jupyterhub_config.py finds it there).

@@ -146,6 +146,21 @@ def test_make_lab_serves_jupyterlab_on_lab(tmp_path):
         server.wait(timeout=30)
 
 
+def test_make_setup_keeps_nbgrader_out_of_the_students_jupyterlab():
+    """nbgrader is a test dependency: in the venv `make` builds, its lab extension and server extensions are off."""
+    prefix = Path(sys.prefix)
+    if not (prefix / ".installed").exists():
+        pytest.skip("not the venv that `make setup` builds")
+    pytest.importorskip("nbgrader")
+    page = json.loads((prefix / "etc/jupyter/labconfig/page_config.json").read_text())
+    assert page["disabledExtensions"].get("@jupyter/nbgrader") is True
+    enabled = {}
+    for path in sorted((prefix / "etc/jupyter/jupyter_server_config.d").glob("*.json")):
+        enabled.update(json.loads(path.read_text()).get("ServerApp", {}).get("jpserver_extensions", {}))
+    nbgrader = {name: on for name, on in enabled.items() if name.startswith("nbgrader")}
+    assert nbgrader and not any(nbgrader.values()), nbgrader
+
+
 def test_the_supported_python_range_is_stated_alike_and_is_the_one_ci_tests():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     spec = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
