@@ -11,10 +11,15 @@ STAMP  := $(VENV)/.installed
 # Jupyter refuses to run as root (containers, CI) unless told that this is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Notebooks are served with the kernel's Python version in their metadata, so opening one marks nothing as
+# changed on any supported Python (cvcourse_utils/jupyter_contents.py).
+CONTENTS := --ServerApp.contents_manager_class=cvcourse_utils.jupyter_contents.CourseContentsManager
+
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(CONTENTS) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Two test workers on two cores: one thread each (more threads per worker make small models crawl).
+# tests/browser/ drives the system Chromium and is skipped, saying why, where there is none.
 test: setup
 	CVCOURSE_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
 
