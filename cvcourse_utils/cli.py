@@ -75,15 +75,15 @@ def labs(args: argparse.Namespace) -> int:
 
 def normalize(args: argparse.Namespace) -> int:
     """Store notebooks as JupyterLab saves them (lectures/ and solutions/ by default, then regenerate labs/)."""
-    from cvcourse_utils.notebooks import MarkerError, NotebookError, generate_labs, read_notebook
-    from cvcourse_utils.notebooks import dumps_notebook, write_notebook
+    from cvcourse_utils.notebooks import (MarkerError, NotebookError, dumps_notebook, generate_labs, read_notebook,
+                                          write_notebook)
 
     root = Path(args.root)
     paths = args.paths or sorted([*root.glob("lectures/*.ipynb"), *root.glob("solutions/*.ipynb")])
     try:
         notebooks = {Path(p): read_notebook(p) for p in paths}  # every file is read before any is written
         if args.check:
-            stale = [p for p, nb in notebooks.items() if Path(p).read_text(encoding="utf-8") != dumps_notebook(nb)]
+            stale = [p for p, nb in notebooks.items() if p.read_text(encoding="utf-8") != dumps_notebook(nb)]
             stale += [] if args.paths else generate_labs(root, check=True)
         else:
             stale = [p for p, nb in notebooks.items() if write_notebook(p, nb)]

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from cvcourse_utils import cli
 from cvcourse_utils.jupyter_contents import CourseContentsManager, kernel_python_version

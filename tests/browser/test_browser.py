@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from cvcourse_utils import cli
 
 ROOT = Path(__file__).resolve().parents[2]
