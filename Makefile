@@ -11,16 +11,21 @@ STAMP  := $(VENV)/.installed
 # Jupyter refuses to run as root (containers, CI) unless told that this is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Notebooks are served with the kernel's Python version in their metadata, so opening one marks nothing as
+# changed on any supported Python (cvcourse_utils/jupyter_contents.py).
+CONTENTS := --ServerApp.contents_manager_class=cvcourse_utils.jupyter_contents.CourseContentsManager
+
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(CONTENTS) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Two test workers on two cores: one thread each (more threads per worker make small models crawl).
+# tests/browser/ drives the system Chromium and is skipped, saying why, where there is none.
 test: setup
 	CVCOURSE_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml .ci/jupyterlab-overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

@@ -1,5 +1,5 @@
-"""The ``cvcourse`` command: ``doctor``, ``labs``, ``lint``, ``new-module``, ``slides``, ``data``, ``grade``,
-``hub-link`` and ``collect``."""
+"""The ``cvcourse`` command: ``doctor``, ``labs``, ``normalize``, ``lint``, ``new-module``, ``slides``, ``data``,
+``grade``, ``hub-link`` and ``collect``."""
 from __future__ import annotations
 
 import argparse
@@ -71,6 +71,34 @@ def labs(args: argparse.Namespace) -> int:
         print("All labs are up to date.")
         return 0
     print("Wrote:\n  " + "\n  ".join(changed) if changed else "All labs were already up to date.")
+    return 0
+
+
+def normalize(args: argparse.Namespace) -> int:
+    """Store notebooks as JupyterLab saves them (lectures/ and solutions/ by default, then regenerate labs/)."""
+    from cvcourse_utils.notebooks import (MarkerError, NotebookError, dumps_notebook, generate_labs, read_notebook,
+                                          write_notebook)
+
+    root = Path(args.root)
+    paths = args.paths or sorted([*root.glob("lectures/*.ipynb"), *root.glob("solutions/*.ipynb")])
+    try:
+        notebooks = {Path(p): read_notebook(p) for p in paths}  # every file is read before any is written
+        if args.check:
+            stale = [p for p, nb in notebooks.items() if p.read_text(encoding="utf-8") != dumps_notebook(nb)]
+            stale += [] if args.paths else generate_labs(root, check=True)
+        else:
+            stale = [p for p, nb in notebooks.items() if write_notebook(p, nb)]
+            stale += [] if args.paths else generate_labs(root)
+    except (MarkerError, NotebookError, FileNotFoundError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        if stale:
+            print("Not stored as JupyterLab saves them (run `cvcourse normalize`):\n  " + "\n  ".join(map(str, stale)))
+            return 1
+        print("Every notebook is stored as JupyterLab saves it.")
+        return 0
+    print("Rewrote:\n  " + "\n  ".join(map(str, stale)) if stale else "Every notebook was already stored as JupyterLab saves it.")
     return 0
 
 
@@ -194,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 and list stale or missing labs")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=labs)
+
+    p = sub.add_parser("normalize", help="store notebooks exactly as JupyterLab saves them (then regenerate labs/)")
+    p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: lectures/ and solutions/, then labs/ regenerated)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 and list the notebooks it would rewrite")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=normalize)
 
     p = sub.add_parser("lint", help="check that each module's notebooks, tasks and points agree")
     p.add_argument("labs", nargs="*", help="only these labs, e.g. lab05 (default: every module)")

@@ -1,4 +1,8 @@
-"""Student labs are generated from solution notebooks.
+"""Notebook files: read and written in the form JupyterLab saves; student labs generated from solutions.
+
+Every notebook the course writes goes through :func:`write_notebook` (:func:`dumps_notebook` gives its
+text), which stores it exactly as JupyterLab 4 saves it (:func:`canonical_notebook`), so that opening
+it in JupyterLab marks nothing as changed.
 
 A solution notebook marks what the student writes with nbgrader's markers::
 
@@ -45,9 +49,101 @@ def read_notebook(path: str | Path) -> dict:
     return nb
 
 
+# What the course's kernel (ipykernel, "python3") reports, and JupyterLab writes into a notebook when the
+# kernel starts. "version" is the Python of the course's reference set-up; on another Python, `make lab`
+# serves the notebooks with that Python's version instead (cvcourse_utils/jupyter_contents.py).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": "3.11.7",
+}
+NBFORMAT_MINOR = 5  # what JupyterLab 4 writes (cells carry ids); older files are upgraded on open
+
+
+def _lines(text) -> list[str]:
+    """A multi-line string (or list of lines) split as nbformat splits it when it writes a file."""
+    return ("".join(text) if isinstance(text, list) else text).splitlines(keepends=True)
+
+
+def canonical_notebook(nb: dict) -> dict:
+    """``nb`` (a new dict) as JupyterLab 4 saves it after opening it and starting the course's kernel.
+
+    Saving in JupyterLab sends the document to jupyter_server, which writes it with nbformat: minor
+    version 5, transient keys (``trusted``, ``orig_nbformat``, ``signature``) dropped, every source and
+    text output split into lines, code cells with ``outputs`` and ``execution_count``, markdown and raw
+    cells without them. The kernel's ``kernelspec`` and ``language_info`` replace what a Python notebook
+    stored (JupyterLab writes them when the kernel starts, which would mark the notebook as changed).
+    Cell ids are kept as they are (the lint asks for them). Anything but an nbformat-4 dict is returned
+    unchanged, so :func:`read_notebook`'s errors still reach the caller.
+    """
+    nb = copy.deepcopy(nb)
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        return nb
+    nb["nbformat_minor"] = max(int(nb.get("nbformat_minor", 0)), NBFORMAT_MINOR)
+    meta = nb.setdefault("metadata", {})
+    for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
+        meta.pop(key, None)
+    if meta.get("kernelspec", {}).get("name", "python3") == "python3":
+        meta["kernelspec"] = dict(KERNELSPEC)
+        meta["language_info"] = copy.deepcopy(LANGUAGE_INFO)
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        cell["source"] = _lines(cell.get("source", ""))
+        for attachment in cell.get("attachments", {}).values():
+            _split_output({"data": attachment})
+        cell_meta = cell.setdefault("metadata", {})
+        cell_meta.pop("trusted", None)
+        _sync_collapsed(cell_meta)
+        if cell.get("cell_type") == "code":
+            cell.setdefault("execution_count", None)
+            cell["outputs"] = [_split_output(out) for out in cell.get("outputs", [])]
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    return nb
+
+
+def _sync_collapsed(meta: dict) -> None:
+    """JupyterLab keeps ``collapsed`` and ``jupyter.outputs_hidden`` equal, filling in whichever is missing."""
+    if meta.get("collapsed") is not None:
+        meta.setdefault("jupyter", {})["outputs_hidden"] = meta["collapsed"]
+    elif isinstance(meta.get("jupyter"), dict) and meta["jupyter"].get("outputs_hidden") is not None:
+        meta["collapsed"] = meta["jupyter"]["outputs_hidden"]
+
+
+def _split_output(out: dict) -> dict:
+    """One output as nbformat writes it: stream text and text-like data split into lines."""
+    from nbformat.v4.rwbase import _rejoin_mimebundle, _split_mimebundle
+
+    if isinstance(out, dict):
+        if isinstance(out.get("text"), (str, list)):
+            out["text"] = _lines(out["text"])
+        if isinstance(out.get("data"), dict):
+            _split_mimebundle(_rejoin_mimebundle(out["data"]))
+    return out
+
+
 def dumps_notebook(nb: dict) -> str:
-    """Serialise exactly as Jupyter does (1-space indent, sorted keys), so files diff cleanly."""
-    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """The text of ``nb`` in the course's canonical form: :func:`canonical_notebook`, then nbformat's JSON
+    (1-space indent, sorted keys, non-ASCII as it is) and a final newline, byte for byte as JupyterLab saves it."""
+    return json.dumps(canonical_notebook(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": ")) + "\n"
+
+
+def write_notebook(path: str | Path, nb: dict) -> bool:
+    """Write ``nb`` to ``path`` in the canonical form; returns whether the file changed (an equal file is not touched)."""
+    path = Path(path)
+    text = dumps_notebook(nb)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
 
 
 def cell_source(cell: dict) -> str:
@@ -130,15 +226,12 @@ def generate_labs(root: str | Path = ".", check: bool = False) -> list[str]:
     problems = []
     for sol in solutions:
         target = lab_path_for(sol, root)
-        text = dumps_notebook(make_lab(read_notebook(sol), sol))
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if current == text:
-            continue
+        lab = make_lab(read_notebook(sol), sol)
         if check:
-            problems.append(f"{target.relative_to(root)}: {'missing' if current is None else 'stale'}")
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            current = target.read_text(encoding="utf-8") if target.exists() else None
+            if current != dumps_notebook(lab):
+                problems.append(f"{target.relative_to(root)}: {'missing' if current is None else 'stale'}")
+        elif write_notebook(target, lab):
             problems.append(str(target.relative_to(root)))
     if check:
         names = {s.name for s in solutions}

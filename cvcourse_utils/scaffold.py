@@ -8,13 +8,10 @@ task, the example section and the example question with the module's own.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from cvcourse_utils.notebooks import dumps_notebook, make_lab
-
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+from cvcourse_utils.notebooks import KERNELSPEC, LANGUAGE_INFO, NBFORMAT_MINOR, make_lab, write_notebook
 
 
 class ScaffoldError(ValueError):
@@ -52,8 +49,8 @@ def _cell(kind: str, source: str, cell_id: str, metadata: dict | None = None) ->
 
 
 def _notebook(cells: list[dict]) -> dict:
-    return {"cells": cells, "metadata": {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    return {"cells": cells, "metadata": {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)},
+            "nbformat": 4, "nbformat_minor": NBFORMAT_MINOR}
 
 
 def _lab_cell(kind: str, source: str, grade_id: str, metadata: dict | None = None) -> dict:
@@ -228,23 +225,27 @@ def new_module(root: str | Path, number: str | int, topic: str, title: str) -> l
     if not (root / "cvcourse_utils" / "labchecks").is_dir() or not (root / "solutions").is_dir():
         raise ScaffoldError(f"{root.resolve()} is not the course folder (no cvcourse_utils/labchecks or solutions/)")
     lab = f"lab{number}"
-    files = {
-        root / "lectures" / f"{number}_{topic}.ipynb": dumps_notebook(lecture_notebook(number, title)),
-        root / "solutions" / f"{lab}_{topic}.ipynb": dumps_notebook(solution_notebook(number, title)),
+    solution_path = root / "solutions" / f"{lab}_{topic}.ipynb"
+    solution = solution_notebook(number, title)
+    files = {  # notebooks as dicts (written in the canonical form), Python files as text
+        root / "lectures" / f"{number}_{topic}.ipynb": lecture_notebook(number, title),
+        solution_path: solution,
         root / "cvcourse_utils" / "labchecks" / f"{lab}.py": labchecks_source(number, title),
         root / "solutions" / "grading" / f"{lab}.py": grading_source(number, title),
+        root / "labs" / f"{lab}_{topic}.ipynb": make_lab(solution, solution_path),
     }
-    solution_path = root / "solutions" / f"{lab}_{topic}.ipynb"
-    files[root / "labs" / f"{lab}_{topic}.ipynb"] = dumps_notebook(make_lab(json.loads(files[solution_path]), solution_path))
     clashes = [p for p in files if p.exists()]
     clashes += [p for folder, pattern in (("lectures", f"{number}_*.ipynb"), ("solutions", f"{lab}_*.ipynb"), ("labs", f"{lab}_*.ipynb"))
                 for p in sorted((root / folder).glob(pattern)) if p not in files]
     if clashes:
         raise ScaffoldError("module " + number + " exists already; nothing was written. Remove or rename: "
                             + ", ".join(str(p.relative_to(root)) for p in clashes))
-    for path, text in files.items():
+    for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if isinstance(content, dict):
+            write_notebook(path, content)
+        else:
+            path.write_text(content, encoding="utf-8")
     written = list(files)
     readme = root / "README.md"
     if readme.exists():

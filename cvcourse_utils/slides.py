@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from cvcourse_utils.notebooks import cell_source, dumps_notebook, read_notebook
+from cvcourse_utils.notebooks import cell_source, dumps_notebook, read_notebook, write_notebook
 
 MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)(.+?)(?<![\s\\])\$", re.S)
 
@@ -48,7 +48,7 @@ def tag_lectures(root: str | Path = ".") -> list[Path]:
         nb = read_notebook(path)
         tagged = with_slide_metadata(nb)
         if tagged != nb:
-            path.write_text(dumps_notebook(tagged), encoding="utf-8")
+            write_notebook(path, tagged)
             changed.append(path)
     return changed
 

@@ -1,0 +1,134 @@
+"""A student's and an instructor's first hour, in a real browser (headless Chromium, see conftest.py).
+
+All in one file so that ``pytest -n 2 --dist loadfile`` gives them one worker and one JupyterLab server.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from cvcourse_utils import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+LECTURE = "lectures/01_images_and_arrays.ipynb"  # the cheapest lecture with a widget (NumPy filters, ~25 s in fast mode)
+LAB = "labs/lab01_images_and_arrays.ipynb"
+
+# JavaScript run in the page; window.jupyterapp is the JupyterLab application (--LabApp.expose_app_in_browser).
+OPENED = """(path) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                        return !!(w && w.context && w.context.path === path && w.context.isReady && w.sessionContext); }"""
+KERNEL_READY = """async () => {
+  const w = window.jupyterapp.shell.currentWidget;
+  await w.sessionContext.ready;
+  const kernel = w.sessionContext.session.kernel;
+  await kernel.info; await kernel.spec;           // JupyterLab writes both into the notebook's metadata now
+  await new Promise((done) => setTimeout(done, 1000));
+  return {dirty: w.context.model.dirty, kernel: kernel.name, status: kernel.status};
+}"""
+KERNEL_SAYS = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, silent: false, store_history: false});
+  let text = "";
+  future.onIOPub = (msg) => { if (msg.header.msg_type === "stream") text += msg.content.text; };
+  await future.done;
+  return text;
+}"""
+RUN_ALL = """async () => {
+  const timeout = new Promise((_, fail) => setTimeout(() => fail(new Error("Run All took over 150 s")), 150000));
+  await Promise.race([window.jupyterapp.commands.execute("notebook:run-all-cells"), timeout]);
+  const w = window.jupyterapp.shell.currentWidget;
+  return w.content.widgets.map((cell) => {
+    const json = cell.model.toJSON();
+    return {id: json.id, type: json.cell_type, count: json.execution_count ?? null,
+            grade_id: (json.metadata.nbgrader || {}).grade_id || "",
+            errors: (json.outputs || []).filter((o) => o.output_type === "error").map((o) => o.ename)};
+  });
+}"""
+SHOWN_OUTPUT = """async (index) => {  // scroll cell `index` into view and return its output as the page shows it
+  const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+  cell.node.scrollIntoView({block: "center"});
+  await new Promise((done) => setTimeout(done, 500));
+  return cell.outputArea.node.innerText;
+}"""
+
+
+def open_notebook(page, lab_server, path: str) -> dict:
+    """Open ``path`` in JupyterLab and wait for its kernel; return the document's state then."""
+    start = time.monotonic()
+    page.goto(lab_server.url(path))
+    page.wait_for_function(OPENED, arg=path, timeout=90_000)
+    state = page.evaluate(KERNEL_READY)
+    print(f"{path}: opened with a ready kernel in {time.monotonic() - start:.1f} s")
+    return state
+
+
+def test_a_lecture_runs_top_to_bottom_and_its_widget_redraws(page, lab_server, network):
+    state = open_notebook(page, lab_server, LECTURE)
+    assert state["kernel"] == "python3" and not state["dirty"], f"opening the lecture marked it as changed: {state}"
+    assert page.evaluate(KERNEL_SAYS, "import sys; print(sys.executable)").strip() == sys.executable, \
+        "the notebook's kernel is not this environment's Python"
+
+    start = time.monotonic()
+    cells = page.evaluate(RUN_ALL)
+    print(f"{LECTURE}: Run All took {time.monotonic() - start:.1f} s")
+    code = [c for c in cells if c["type"] == "code"]
+    assert code and all(c["count"] is not None for c in code), [c["id"] for c in code if c["count"] is None]
+    assert not [c for c in code if c["errors"]], [(c["id"], c["errors"]) for c in code if c["errors"]]
+
+    # The filter explorer: a preset dropdown, nine kernel entries and the filtered image below them.
+    explorer = page.locator(".jp-Cell", has=page.locator(".widget-dropdown label", has_text="preset"))
+    preset = explorer.locator(".widget-dropdown select")
+    preset.scroll_into_view_if_needed()
+    assert preset.input_value() == "Sobel x" and explorer.locator(".widget-text input").count() == 9
+    image = explorer.locator(".widget-output img")
+    image.wait_for(state="visible")
+    before = image.get_attribute("src")
+    preset.select_option("Sobel y")
+    page.wait_for_function("([cell, old]) => { const img = cell.querySelector('.widget-output img');"
+                           " return img && img.getAttribute('src') !== old && img.naturalWidth > 0; }",
+                           arg=[explorer.element_handle(), before], timeout=30_000)
+    assert explorer.locator(".widget-text input").first.input_value() == "-1"  # Sobel y's k00
+    print(f"{LECTURE}: the preset Sobel x -> Sobel y re-drew the filtered image")
+
+    assert page.get_by_text("official Jupyter news").count() == 0, "the course's settings switch the news pop-up off"
+    assert not network.blocked, f"JupyterLab asked for something outside this machine: {network.blocked}"
+
+
+def test_a_labs_first_check_shows_a_friendly_message(page, lab_server, network):
+    state = open_notebook(page, lab_server, LAB)
+    assert not state["dirty"], f"opening the lab marked it as changed: {state}"
+
+    cells = page.evaluate(RUN_ALL)  # what the lab's "How to work" suggests: it stops at the first unfinished task
+    first = next(i for i, c in enumerate(cells) if c["grade_id"].startswith("check_"))
+    assert cells[first]["errors"] == ["TaskNotDone"], cells[first]
+    message = " ".join(page.evaluate(SHOWN_OUTPUT, first).split())
+    print(f"{LAB}: the first check says: {message}")
+    assert "is not done yet" in message and "YOUR CODE HERE" in message
+    assert "Traceback" not in message and "checking.py" not in message, "the message reads as feedback, not a crash"
+    assert all(c["count"] is None for c in cells[first + 1:] if c["type"] == "code"), "Run All stops at the check"
+    assert not network.blocked, network.blocked
+
+
+def test_a_slide_deck_shows_offline(page, network, tmp_path):
+    assert cli.main(["slides", "02", "--no-execute", "--out", str(tmp_path), "--root", str(ROOT)]) == 0
+    deck = next(tmp_path.glob("02_*.html"))
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(deck.as_uri())
+
+    shown = page.locator("section.current")
+    assert page.locator("section").count() > 4 and shown.count() == 1
+    assert "02 · Linear classifiers" in shown.inner_text()
+    first = shown.get_attribute("id")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("section.current").get_attribute("id") != first, "the arrow key moves to the next slide"
+    formula = page.locator("section math").first
+    formula.evaluate("(m) => m.closest('section').classList.add('current')")  # show the formula's slide
+    box = formula.bounding_box()
+    assert box and box["width"] > 5, "MathML formulas render"
+    code = page.locator("section pre").first
+    assert "import" in code.text_content(), "code cells are on the slides"
+    outside = [url for url in requests if not url.startswith(("file:", "data:", "blob:"))]
+    assert not outside and not network.blocked, f"the deck asked for {outside + network.blocked}"
+
+
