@@ -22,9 +22,12 @@ One concept per module:
 - ``attribution`` saliency, occlusion, Grad-CAM and friends through Captum, and heat maps over images
 - ``adversarial`` FGSM and PGD attacks, accuracy under attack, adversarial training
 - ``slides``     lectures as slides: RISE metadata and offline HTML decks
+- ``execute``    running a notebook's cells in a fresh kernel (for the decks), widgets included
 - ``lint``, ``scaffold``, ``loops``, ``timing``  authoring a module: the lint, ``new-module``, the loop check, fair timings
 - ``diffusion``  noise schedules, a time-conditioned U-Net, DDPM/DDIM samplers and classifier-free guidance
-- ``notebooks``  generating student labs from solution notebooks
+- ``notebooks``  reading and writing notebooks as JupyterLab saves them; student labs from solutions
+- ``jupyter_contents`` the contents manager ``make lab`` serves notebooks with (they open unchanged)
+- ``hub``        teaching on JupyterHub: nbgitpuller links (``hub-link``) and collecting labs (``collect``)
 - ``checking``   the ``check`` cells that give students instant feedback
 - ``grading``    the sandboxed batch grader behind ``cvcourse grade``
 - ``cli``        the ``cvcourse`` command

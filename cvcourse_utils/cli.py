@@ -136,6 +136,7 @@ def new_module(args: argparse.Namespace) -> int:
 
 def slides(args: argparse.Namespace) -> int:
     """Write a lecture's offline HTML deck, or (--tag) the slide metadata of every lecture."""
+    from cvcourse_utils.execute import CellError, CellTimeout
     from cvcourse_utils.slides import build_deck, tag_lectures
 
     if args.tag:
@@ -150,6 +151,9 @@ def slides(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (CellError, CellTimeout) as err:
+        print(f"error: the lecture did not run to the end, so no deck was written: {err}", file=sys.stderr)
+        return 1
     print(f"Wrote {path}: open it in a browser; arrow keys move between slides (it works offline).")
     return 0
 

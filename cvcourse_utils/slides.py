@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from cvcourse_utils.notebooks import cell_source, dumps_notebook, read_notebook, write_notebook
+from cvcourse_utils.notebooks import cell_source, read_notebook, write_notebook
 
 MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)(.+?)(?<![\s\\])\$", re.S)
 
@@ -178,21 +178,10 @@ def build_deck(root: str | Path, number: str | int, out: str | Path | None = Non
     path = found[0]
     nb = with_slide_metadata(read_notebook(path))
     if execute:
-        import nbformat
-        from nbclient import NotebookClient
+        from cvcourse_utils.execute import execute_notebook
 
-        node = nbformat.reads(dumps_notebook(nb), as_version=4)
-        backend = os.environ.get("MPLBACKEND")
-        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures become outputs
-        try:
-            NotebookClient(node, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
-        finally:
-            if backend is None:
-                os.environ.pop("MPLBACKEND", None)
-            else:
-                os.environ["MPLBACKEND"] = backend
-        nb = dict(node)
+        env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")  # figures become outputs
+        nb = execute_notebook(nb, cwd=path.parent, timeout=timeout, env=env)
     title = cell_source(nb["cells"][0]).splitlines()[0].lstrip("# ").strip() if nb["cells"] else path.stem
     target = Path(out) if out else root / "slides" / f"{path.stem}.html"
     if target.suffix != ".html":

@@ -51,8 +51,41 @@ def test_cvcourse_slides_builds_a_self_contained_deck(tmp_path, capsys):
     nb = read_notebook(next((ROOT / "lectures").glob("02_*.ipynb")))
     slides = sum(c["metadata"]["slideshow"]["slide_type"] in ("slide", "subslide") for c in nb["cells"])
     assert page.count("<section") == slides
-    assert embedded_images(page), "figures are embedded"
     assert "<math" in page, "formulas are MathML"
     assert not re.search(r"<(script|link|iframe)[^>]*\s(src|href)=", page, re.I), "nothing is loaded from elsewhere"
     assert not re.search(r"\ssrc=\"(?!data:)", page), "every src is embedded"
     assert "Wrote" in capsys.readouterr().out
+
+
+def test_cvcourse_slides_runs_the_lecture_and_embeds_what_it_draws(tmp_path, capsys):
+    """With execution (the default): a figure, a widget's figure and printed text reach the deck."""
+    from cvcourse_utils.notebooks import write_notebook
+
+    code = ["import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.title('a line'); plt.show()",
+            "import ipywidgets as widgets\n"
+            "def draw(k):\n    plt.bar(range(k), range(k)); plt.show()\n"
+            "widgets.VBox([widgets.interactive_output(draw, {'k': widgets.IntSlider(value=4)})])",
+            "print('from the kernel')"]
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# 99 · A lecture"},
+             {"cell_type": "markdown", "metadata": {}, "source": "## 1. A section"}]
+    cells += [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None} for c in code]
+    (tmp_path / "lectures").mkdir()
+    write_notebook(tmp_path / "lectures" / "99_a_lecture.ipynb", {"cells": cells, "metadata": {}, "nbformat": 4,
+                                                                  "nbformat_minor": 5})
+    assert cli.main(["slides", "99", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 0
+    page = (tmp_path / "deck" / "99_a_lecture.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 2 and embedded_images(page)
+    assert "from the kernel" in page and "interactive widget" in page
+
+
+def test_a_lecture_that_fails_writes_no_deck_and_says_which_cell(tmp_path, capsys):
+    from cvcourse_utils.notebooks import write_notebook
+
+    (tmp_path / "lectures").mkdir()
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# 98 · Broken"},
+             {"cell_type": "code", "metadata": {}, "source": "1 / 0", "outputs": [], "execution_count": None}]
+    write_notebook(tmp_path / "lectures" / "98_broken.ipynb", {"cells": cells, "metadata": {}, "nbformat": 4,
+                                                               "nbformat_minor": 5})
+    assert cli.main(["slides", "98", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 1
+    assert "cell 1 raised ZeroDivisionError" in capsys.readouterr().err
+    assert not (tmp_path / "deck").exists()
