@@ -148,29 +148,30 @@ class TinyUNet(nn.Module):
     With ``patch`` p > 1 the image is first folded into p x p patches (``pixel_unshuffle``: (N, C p^2, H/p, W/p))
     and unfolded at the end, so every level runs at 1/p of the resolution (p^2 times cheaper): the 8x8 digits
     scaled up to 28x28 lose nothing at p = 2. Up-sampling goes to the skip's size, so odd sizes (7 -> 4 -> 7) work.
+    ``block(c_in, c_out, emb_dim)`` builds the residual blocks (default :class:`ResBlock`; lab 11 passes the student's).
     forward(x, t (N,), labels (N,) or None, context=None, context_mask=None) -> eps (N, C, H, W).
     """
 
     def __init__(self, in_channels: int = 1, width: int = 32, num_classes: int = 0, context_dim: int | None = None,
-                 patch: int = 1) -> None:
+                 patch: int = 1, block: Callable[[int, int, int], nn.Module] = ResBlock) -> None:
         super().__init__()
         self.in_channels, self.width, self.num_classes, self.patch = in_channels, width, num_classes, patch
         emb = 4 * width
         self.time_mlp = nn.Sequential(nn.Linear(width, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.class_embed = nn.Embedding(num_classes + 1, emb) if num_classes else None
         self.conv_in = nn.Conv2d(in_channels * patch ** 2, width, 3, padding=1)
-        self.block1 = ResBlock(width, width, emb)
+        self.block1 = block(width, width, emb)
         self.down1 = nn.Conv2d(width, width, 3, stride=2, padding=1)
-        self.block2 = ResBlock(width, 2 * width, emb)
+        self.block2 = block(width, 2 * width, emb)
         self.down2 = nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1)
-        self.mid = ResBlock(2 * width, 2 * width, emb)
+        self.mid = block(2 * width, 2 * width, emb)
         self.cross = (nn.MultiheadAttention(2 * width, 4, kdim=context_dim, vdim=context_dim, batch_first=True)
                       if context_dim else None)
         self.cross_norm = nn.LayerNorm(2 * width) if context_dim else None
         self.up2 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
-        self.block3 = ResBlock(4 * width, 2 * width, emb)
+        self.block3 = block(4 * width, 2 * width, emb)
         self.up1 = nn.Conv2d(2 * width, width, 3, padding=1)
-        self.block4 = ResBlock(2 * width, width, emb)
+        self.block4 = block(2 * width, width, emb)
         self.norm_out, self.conv_out = _norm(width), nn.Conv2d(width, in_channels * patch ** 2, 3, padding=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
