@@ -144,7 +144,9 @@ class TinyUNet(nn.Module):
     Every block gets the embedding of the timestep (sinusoidal, then an MLP) plus, when
     ``num_classes > 0``, a learned class embedding (index ``num_classes`` means "no label"); with
     ``context_dim`` the middle block also cross-attends to a sequence of text features
-    (``context`` (N, L, context_dim), ``context_mask`` (N, L) True where a token is real).
+    (``context`` (N, L, context_dim), ``context_mask`` (N, L) True where a token is real), and the mean of the
+    real tokens' features, projected, joins the embedding. A text with no real token (the "no text" of
+    guidance) adds nothing.
     With ``patch`` p > 1 the image is first folded into p x p patches (``pixel_unshuffle``: (N, C p^2, H/p, W/p))
     and unfolded at the end, so every level runs at 1/p of the resolution (p^2 times cheaper): the 8x8 digits
     scaled up to 28x28 lose nothing at p = 2. Up-sampling goes to the skip's size, so odd sizes (7 -> 4 -> 7) work.
@@ -168,6 +170,7 @@ class TinyUNet(nn.Module):
         self.cross = (nn.MultiheadAttention(2 * width, 4, kdim=context_dim, vdim=context_dim, batch_first=True)
                       if context_dim else None)
         self.cross_norm = nn.LayerNorm(2 * width) if context_dim else None
+        self.context_embed = nn.Linear(context_dim, emb) if context_dim else None
         self.up2 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
         self.block3 = block(4 * width, 2 * width, emb)
         self.up1 = nn.Conv2d(2 * width, width, 3, padding=1)
@@ -181,6 +184,14 @@ class TinyUNet(nn.Module):
             if labels is None:
                 labels = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
             emb = emb + self.class_embed(labels.to(x.device).long())
+        has_text = None
+        if self.cross is not None and context is not None:
+            real = (torch.ones(context.shape[:2], dtype=torch.bool, device=x.device) if context_mask is None
+                    else context_mask.to(x.device).bool())
+            has_text = real.any(1)
+            weights = real.to(context.dtype).unsqueeze(-1)
+            pooled = (context * weights).sum(1) / weights.sum(1).clamp(min=1)
+            emb = emb + self.context_embed(pooled.to(emb.dtype)) * has_text[:, None].to(emb.dtype)
         if self.patch > 1:
             if x.shape[-1] % self.patch or x.shape[-2] % self.patch:
                 raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by patch={self.patch}")
@@ -191,8 +202,10 @@ class TinyUNet(nn.Module):
         if self.cross is not None and context is not None:
             n, c, hh, ww = h.shape
             q = self.cross_norm(h.flatten(2).transpose(1, 2))
-            mask = None if context_mask is None else ~context_mask.to(x.device).bool()
-            attended, _ = self.cross(q, context, context, key_padding_mask=mask, need_weights=False)
+            # a text without tokens attends everywhere (no NaN), and its result is dropped below
+            mask = None if context_mask is None else ~(real | ~has_text[:, None])
+            attended, _ = self.cross(q, context.to(q.dtype), context.to(q.dtype), key_padding_mask=mask, need_weights=False)
+            attended = attended * has_text[:, None, None].to(attended.dtype)
             h = h + attended.transpose(1, 2).reshape(n, c, hh, ww)
         h = self.block3(torch.cat([self.up2(F.interpolate(h, size=h2.shape[-2:], mode="nearest")), h2], 1), emb)
         h = self.block4(torch.cat([self.up1(F.interpolate(h, size=h1.shape[-2:], mode="nearest")), h1], 1), emb)
