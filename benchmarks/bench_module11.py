@@ -143,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     data = args.dataset
 
     def bar(figure: str, value: float, ok: bool, requirement: str) -> None:
-        record(NAME, f"{data}: {figure}", f"{value:.4g}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}")
+        label = figure if figure.startswith("text-to-image") else f"{data}: {figure}"
+        record(NAME, label, f"{value:.4g}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}")
         if not ok:
-            failures.append(f"{data}: {figure} = {value:.4g} (needs {requirement})")
+            failures.append(f"{label} = {value:.4g} (needs {requirement})")
 
     if args.text_to_image_only:
         text_to_image_figures(bar, failures)
