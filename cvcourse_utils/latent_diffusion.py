@@ -6,8 +6,8 @@ Three parts, as in Rombach et al. (2022)::
     text encoder   module 06's toy CLIP text encoder, frozen: tokens (N, 12) -> features (N, 12, 64) + mask
     denoiser       TinyUNet(in_channels=4, context_dim=64): predicts the noise of z_t, cross-attending to the text
 
-Training: the autoencoder first (mean squared reconstruction error, a little noise on the latents so that the
-decoder forgives the diffusion's small errors), then the diffusion on the frozen latents with 10% of the
+Training: the autoencoder first (squared reconstruction error, the shape's pixels weighted 5 times the
+background's, a little noise on the latents so that the decoder forgives the diffusion's small errors), then the diffusion on the frozen latents with 10% of the
 captions dropped (the "no text" of classifier-free guidance). Sampling runs DDIM in the latent space from
 N(0, I) with guidance and decodes once. :func:`load_text_to_image` trains once and caches (``get_or_train``).
 
@@ -30,7 +30,7 @@ from cvcourse_utils.datasets.captions import CAPTION_SHAPES, COLOR_NAMES, COLOR_
 from cvcourse_utils.diffusion import EMA, TinyUNet, make_schedule, q_sample, sample_ddim
 from cvcourse_utils.fast import per_mode
 
-__all__ = ["ShapesAutoencoder", "TextToImage", "TextDenoisingObjective", "text_to_image_config", "build_text_to_image",
+__all__ = ["ShapesAutoencoder", "ForegroundWeightedMSE", "TextToImage", "TextDenoisingObjective", "text_to_image_config", "build_text_to_image",
            "train_text_to_image", "load_text_to_image", "prompts_grid", "colour_from_pixels", "shape_judge_config",
            "load_shape_judge", "evaluate_text_to_image", "FOREGROUND_THRESHOLD"]
 
@@ -46,7 +46,7 @@ class ShapesAutoencoder(nn.Module):
     ``forward(images)`` reconstructs (adding ``latent_noise`` std of Gaussian noise to the latents in training).
     """
 
-    def __init__(self, width: int = 32, latent_channels: int = 4, latent_noise: float = 0.1) -> None:
+    def __init__(self, width: int = 32, latent_channels: int = 4, latent_noise: float = 0.03) -> None:
         super().__init__()
         self.latent_channels, self.latent_noise = latent_channels, latent_noise
         self.encoder = nn.Sequential(
@@ -73,6 +73,19 @@ class ShapesAutoencoder(nn.Module):
         return self.decode(z)
 
 
+class ForegroundWeightedMSE(nn.Module):
+    """Mean squared error whose pixels of the shape (brightest channel > FOREGROUND_THRESHOLD in the target) weigh
+    ``weight`` times more: plain MSE is dominated by the background and blurs a small shape's outline away."""
+
+    def __init__(self, weight: float = 5.0) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        w = 1 + (self.weight - 1) * (target.amax(1, keepdim=True) > FOREGROUND_THRESHOLD).to(output.dtype)
+        return (w * (output.float() - target.float()) ** 2).mean() / w.mean()
+
+
 class TextToImage(nn.Module):
     """The autoencoder, the frozen text encoder and the latent denoiser, with the noise schedule as a buffer.
 
@@ -84,7 +97,7 @@ class TextToImage(nn.Module):
         super().__init__()
         from cvcourse_utils.clip import build_toy_clip
 
-        self.autoencoder = ShapesAutoencoder(config["ae_width"], config["latent_channels"])
+        self.autoencoder = ShapesAutoencoder(config["ae_width"], config["latent_channels"], config["ae_latent_noise"])
         self.text_encoder = build_toy_clip(config["clip"]).text_encoder.requires_grad_(False)
         self.unet = TinyUNet(config["latent_channels"], width=config["width"], context_dim=self.text_encoder.width)
         self.register_buffer("alphas_cumprod", make_schedule(config["timesteps"])["alphas_cumprod"])
@@ -152,6 +165,7 @@ def text_to_image_config() -> dict:
 
     return {"n_train": per_mode(full=10000, fast=384), "pairs": "all", "keep": 0.6, "keep_color": 0.9,
             "ae_width": per_mode(full=16, fast=8), "latent_channels": 4, "ae_epochs": per_mode(full=8, fast=1),
+            "ae_latent_noise": 0.03, "ae_foreground_weight": 5.0,
             "timesteps": per_mode(full=200, fast=20), "width": per_mode(full=32, fast=16),
             "steps": per_mode(full=3000, fast=24), "batch_size": per_mode(full=96, fast=32), "lr": 2e-3,
             "p_uncond": 0.1, "ema_decay": 0.995, "seed": 0, "clip": toy_clip_config()}
@@ -183,7 +197,8 @@ def train_text_to_image(model: TextToImage, config: dict) -> dict:
     ae = model.autoencoder
     ae_loader = DataLoader(TensorDataset(images, images), batch_size=config["batch_size"], shuffle=True, generator=gen)
     ae_optimizer = torch.optim.AdamW(ae.parameters(), lr=config["lr"])
-    ae_history = fit(ae, ae_loader, ae_optimizer, epochs=config["ae_epochs"], loss_fn=nn.MSELoss(), metrics={},
+    ae_loss = ForegroundWeightedMSE(config["ae_foreground_weight"])
+    ae_history = fit(ae, ae_loader, ae_optimizer, epochs=config["ae_epochs"], loss_fn=ae_loss, metrics={},
                      device=device, progress=False,
                      scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(ae_optimizer, T_max=config["ae_epochs"]))
     ae.eval()

@@ -61,3 +61,14 @@ def test_text_to_image_wiring_and_objective():
     assert loss.ndim == 0 and torch.isfinite(loss)
     assert model.unet.cross.out_proj.weight.grad is not None and model.unet.context_embed.weight.grad is not None
     assert model.text_encoder.token_embed.weight.grad is None, "the text encoder stays frozen"
+
+
+def test_foreground_weighted_mse():
+    target = torch.zeros(1, 3, 4, 4)
+    target[..., :2, :2] = 0.9  # 4 of the 16 pixels belong to the shape
+    off_shape, off_background = target.clone(), target.clone()
+    off_shape[..., 0, 0] -= 0.5
+    off_background[..., 3, 3] += 0.5
+    loss = L.ForegroundWeightedMSE(5.0)
+    assert float(loss(off_shape, target)) == pytest.approx(5 * float(loss(off_background, target)))
+    assert float(L.ForegroundWeightedMSE(1.0)(off_shape, target)) == pytest.approx(float(((off_shape - target) ** 2).mean()))
