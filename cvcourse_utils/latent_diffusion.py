@@ -2,9 +2,13 @@
 
 Three parts, as in Rombach et al. (2022)::
 
-    autoencoder    images (N, 3, 32, 32) in [0, 1] -> latents z (N, 4, 8, 8) in [-1, 1] (tanh) -> images
+    autoencoder    images (N, 3, 32, 32) in [0, 1] -> latents z (N, 4, 16, 16) in [-1, 1] (tanh) -> images
     text encoder   module 06's toy CLIP text encoder, frozen: tokens (N, 12) -> features (N, 12, 64) + mask
-    denoiser       TinyUNet(in_channels=4, context_dim=64): predicts the noise of z_t, cross-attending to the text
+    denoiser       TinyUNet(in_channels=4, context_dim=64, patch=2): predicts the noise of z_t, cross-attending to the text
+
+The latents are only 3 times smaller than the images: at 8 x 8 (12 times smaller, two down-samplings) the autoencoder
+blurred the small shapes' outlines so that the shape judge read only half of its reconstructions. The denoiser
+folds 2 x 2 latent pixels into channels (as DiT does with its patches), so it runs at 8 x 8 all the same.
 
 Training: the autoencoder first (squared reconstruction error, the shape's pixels weighted 5 times the
 background's, a little noise on the latents so that the decoder forgives the diffusion's small errors), then the diffusion on the frozen latents with 10% of the
@@ -38,25 +42,29 @@ FOREGROUND_THRESHOLD = 0.5  # a pixel is part of the shape when its brightest ch
 
 
 class ShapesAutoencoder(nn.Module):
-    """images (N, 3, 32, 32) in [0, 1] <-> latents (N, latent_channels, 8, 8) in [-1, 1]::
+    """images (N, 3, 32, 32) in [0, 1] <-> latents (N, latent_channels, 32 / 2^d, 32 / 2^d) in [-1, 1], d = downsamplings::
 
-        encoder: conv 3x3 (w) SiLU -> conv stride 2 (2w) SiLU @16 -> conv stride 2 (2w) SiLU @8 -> conv 1x1 -> tanh
-        decoder: conv 3x3 (2w) SiLU -> up x2, conv (2w) SiLU @16 -> up x2, conv (w) SiLU @32 -> conv 3x3 (3) -> sigmoid
+        encoder: conv 3x3 (w) SiLU -> d x [conv stride 2 (2w) SiLU] -> conv 1x1 (latent_channels) -> tanh
+        decoder: conv 3x3 (2w) SiLU -> (d - 1) x [up x2, conv (2w) SiLU] -> up x2, conv (w) SiLU -> conv 3x3 (3) -> sigmoid
 
     ``forward(images)`` reconstructs (adding ``latent_noise`` std of Gaussian noise to the latents in training).
     """
 
-    def __init__(self, width: int = 32, latent_channels: int = 4, latent_noise: float = 0.03) -> None:
+    def __init__(self, width: int = 32, latent_channels: int = 4, latent_noise: float = 0.03, downsamplings: int = 2) -> None:
         super().__init__()
-        self.latent_channels, self.latent_noise = latent_channels, latent_noise
-        self.encoder = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * width, latent_channels, 1), nn.Tanh())
+        if downsamplings < 1:
+            raise ValueError(f"downsamplings must be at least 1, got {downsamplings}")
+        self.latent_channels, self.latent_noise, self.downsamplings = latent_channels, latent_noise, downsamplings
+        down = [nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.SiLU()]
+        for _ in range(downsamplings - 1):
+            down += [nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.SiLU()]
+        self.encoder = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.SiLU(), *down,
+                                     nn.Conv2d(2 * width, latent_channels, 1), nn.Tanh())
+        up = []
+        for _ in range(downsamplings - 1):
+            up += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU()]
         self.decoder = nn.Sequential(
-            nn.Conv2d(latent_channels, 2 * width, 3, padding=1), nn.SiLU(),
-            nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(latent_channels, 2 * width, 3, padding=1), nn.SiLU(), *up,
             nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(2 * width, width, 3, padding=1), nn.SiLU(),
             nn.Conv2d(width, 3, 3, padding=1), nn.Sigmoid())
 
@@ -97,11 +105,14 @@ class TextToImage(nn.Module):
         super().__init__()
         from cvcourse_utils.clip import build_toy_clip
 
-        self.autoencoder = ShapesAutoencoder(config["ae_width"], config["latent_channels"], config["ae_latent_noise"])
+        self.autoencoder = ShapesAutoencoder(config["ae_width"], config["latent_channels"], config["ae_latent_noise"],
+                                             config["ae_downsamplings"])
         self.text_encoder = build_toy_clip(config["clip"]).text_encoder.requires_grad_(False)
-        self.unet = TinyUNet(config["latent_channels"], width=config["width"], context_dim=self.text_encoder.width)
+        self.unet = TinyUNet(config["latent_channels"], width=config["width"], context_dim=self.text_encoder.width,
+                             patch=config["unet_patch"])
         self.register_buffer("alphas_cumprod", make_schedule(config["timesteps"])["alphas_cumprod"])
-        self.latent_shape = (config["latent_channels"], 8, 8)
+        side = 32 // 2 ** config["ae_downsamplings"]
+        self.latent_shape = (config["latent_channels"], side, side)
 
     @torch.no_grad()
     def encode_text(self, texts: str | Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +176,7 @@ def text_to_image_config() -> dict:
 
     return {"n_train": per_mode(full=10000, fast=384), "pairs": "all", "keep": 0.6, "keep_color": 0.9,
             "ae_width": per_mode(full=16, fast=8), "latent_channels": 4, "ae_epochs": per_mode(full=8, fast=1),
-            "ae_latent_noise": 0.03, "ae_foreground_weight": 5.0,
+            "ae_latent_noise": 0.03, "ae_foreground_weight": 5.0, "ae_downsamplings": 1, "unet_patch": 2,
             "timesteps": per_mode(full=200, fast=20), "width": per_mode(full=32, fast=16),
             "steps": per_mode(full=3000, fast=24), "batch_size": per_mode(full=96, fast=32), "lr": 2e-3,
             "p_uncond": 0.1, "ema_decay": 0.995, "seed": 0, "clip": toy_clip_config()}

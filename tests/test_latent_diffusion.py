@@ -18,6 +18,11 @@ def test_autoencoder_shapes_and_ranges():
     assert z.shape == (3, 4, 8, 8) and float(z.abs().max()) <= 1.0
     assert out.shape == x.shape and 0 <= float(out.min()) and float(out.max()) <= 1
     assert not torch.allclose(noisy, out), "training adds noise to the latents"
+    one = L.ShapesAutoencoder(width=8, downsamplings=1).eval()
+    with torch.no_grad():
+        assert one.encode(x).shape == (3, 4, 16, 16) and one(x).shape == x.shape
+    with pytest.raises(ValueError, match="at least 1"):
+        L.ShapesAutoencoder(downsamplings=0)
 
 
 def test_colour_from_pixels_reads_real_captioned_shapes():
