@@ -22,7 +22,6 @@ is measured from the pixels (:func:`colour_from_pixels`: the mean colour of the 
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Sequence
 
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cvcourse_utils.datasets.captions import CAPTION_SHAPES, COLOR_NAMES, COLOR_RGB, TOKENIZER
-from cvcourse_utils.diffusion import EMA, TinyUNet, ddim_step, make_schedule, q_sample, sample_ddim
+from cvcourse_utils.diffusion import EMA, TinyUNet, make_schedule, q_sample, sample_ddim
 from cvcourse_utils.fast import per_mode
 
 __all__ = ["ShapesAutoencoder", "ForegroundWeightedMSE", "TextToImage", "TextDenoisingObjective", "text_to_image_config", "build_text_to_image",
@@ -114,7 +113,6 @@ class TextToImage(nn.Module):
         self.register_buffer("alphas_cumprod", make_schedule(config["timesteps"])["alphas_cumprod"])
         side = 32 // 2 ** config["ae_downsamplings"]
         self.latent_shape = (config["latent_channels"], side, side)
-        self.register_buffer("latent_scale", torch.ones(()))  # 1 / std of the training latents (Stable Diffusion's 0.18215)
 
     @torch.no_grad()
     def encode_text(self, texts: str | Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,15 +127,12 @@ class TextToImage(nn.Module):
                  batch_size: int = 500) -> torch.Tensor:
         """One image per prompt: DDIM (eta = 0) in the latent space with text guidance, then the decoder."""
         context, mask = self.encode_text(prompts)
-        # scaled latents reach beyond [-1, 1]: no clipping of the x0 estimate (the decoder's input is clamped instead)
         latents = sample_ddim(self.unet, len(context), self.alphas_cumprod, num_steps=min(num_steps, len(self.alphas_cumprod)),
                               shape=self.latent_shape, cond={"context": context, "context_mask": mask},
-                              guidance_scale=guidance_scale, seed=seed, batch_size=batch_size,
-                              step=functools.partial(ddim_step, clip_x0=False))
+                              guidance_scale=guidance_scale, seed=seed, batch_size=batch_size)
         self.autoencoder.eval()
         device = self.alphas_cumprod.device
-        latents = (latents.to(device) / self.latent_scale).clamp(-1, 1)
-        return torch.cat([self.autoencoder.decode(latents[i:i + batch_size]).float().cpu()
+        return torch.cat([self.autoencoder.decode(latents[i:i + batch_size].to(device)).float().cpu()
                           for i in range(0, len(latents), batch_size)])
 
 
@@ -183,7 +178,7 @@ def text_to_image_config() -> dict:
             "ae_width": per_mode(full=16, fast=8), "latent_channels": 4, "ae_epochs": per_mode(full=8, fast=1),
             "ae_latent_noise": 0.03, "ae_foreground_weight": 5.0, "ae_downsamplings": 1, "unet_patch": 2,
             "timesteps": per_mode(full=200, fast=20), "width": per_mode(full=32, fast=16),
-            "steps": per_mode(full=9000, fast=24), "batch_size": per_mode(full=96, fast=32), "lr": 2e-3,
+            "steps": per_mode(full=3000, fast=24), "batch_size": per_mode(full=96, fast=32), "lr": 2e-3,
             "p_uncond": 0.1, "ema_decay": 0.995, "seed": 0, "clip": toy_clip_config()}
 
 
@@ -220,8 +215,6 @@ def train_text_to_image(model: TextToImage, config: dict) -> dict:
     ae.eval()
     with torch.no_grad():
         latents = torch.cat([ae.encode(images[i:i + 500].to(device)).cpu() for i in range(0, len(images), 500)])
-    model.latent_scale.fill_(1.0 / float(latents.std()))
-    latents = latents * model.latent_scale.cpu()  # unit variance, as Stable Diffusion scales its latents
     context, mask = [], []
     for i in range(0, len(data.captions), 500):
         c, m = model.encode_text(data.captions[i:i + 500])
