@@ -133,7 +133,7 @@ class ResBlock(nn.Module):
 
 
 class TinyUNet(nn.Module):
-    """A two-level U-Net for (N, C, H, W) with H, W divisible by 4 (28x28 digits, 8x8 latents)::
+    """A two-level U-Net for (N, C, H, W) images of any size divisible by ``patch`` (28x28 digits, 8x8 latents)::
 
         conv_in (w) -> ResBlock(w)  @HxW  ---------------------------------- skip ---+
           down (stride 2) -> ResBlock(2w) @H/2 -------------------- skip ---+        |
@@ -144,30 +144,38 @@ class TinyUNet(nn.Module):
     Every block gets the embedding of the timestep (sinusoidal, then an MLP) plus, when
     ``num_classes > 0``, a learned class embedding (index ``num_classes`` means "no label"); with
     ``context_dim`` the middle block also cross-attends to a sequence of text features
-    (``context`` (N, L, context_dim), ``context_mask`` (N, L) True where a token is real).
+    (``context`` (N, L, context_dim), ``context_mask`` (N, L) True where a token is real), and the mean of the
+    real tokens' features, projected, joins the embedding. A text with no real token (the "no text" of
+    guidance) adds nothing.
+    With ``patch`` p > 1 the image is first folded into p x p patches (``pixel_unshuffle``: (N, C p^2, H/p, W/p))
+    and unfolded at the end, so every level runs at 1/p of the resolution (p^2 times cheaper): the 8x8 digits
+    scaled up to 28x28 lose nothing at p = 2. Up-sampling goes to the skip's size, so odd sizes (7 -> 4 -> 7) work.
+    ``block(c_in, c_out, emb_dim)`` builds the residual blocks (default :class:`ResBlock`; lab 11 passes the student's).
     forward(x, t (N,), labels (N,) or None, context=None, context_mask=None) -> eps (N, C, H, W).
     """
 
-    def __init__(self, in_channels: int = 1, width: int = 32, num_classes: int = 0, context_dim: int | None = None) -> None:
+    def __init__(self, in_channels: int = 1, width: int = 32, num_classes: int = 0, context_dim: int | None = None,
+                 patch: int = 1, block: Callable[[int, int, int], nn.Module] = ResBlock) -> None:
         super().__init__()
-        self.in_channels, self.width, self.num_classes = in_channels, width, num_classes
+        self.in_channels, self.width, self.num_classes, self.patch = in_channels, width, num_classes, patch
         emb = 4 * width
         self.time_mlp = nn.Sequential(nn.Linear(width, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.class_embed = nn.Embedding(num_classes + 1, emb) if num_classes else None
-        self.conv_in = nn.Conv2d(in_channels, width, 3, padding=1)
-        self.block1 = ResBlock(width, width, emb)
+        self.conv_in = nn.Conv2d(in_channels * patch ** 2, width, 3, padding=1)
+        self.block1 = block(width, width, emb)
         self.down1 = nn.Conv2d(width, width, 3, stride=2, padding=1)
-        self.block2 = ResBlock(width, 2 * width, emb)
+        self.block2 = block(width, 2 * width, emb)
         self.down2 = nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1)
-        self.mid = ResBlock(2 * width, 2 * width, emb)
+        self.mid = block(2 * width, 2 * width, emb)
         self.cross = (nn.MultiheadAttention(2 * width, 4, kdim=context_dim, vdim=context_dim, batch_first=True)
                       if context_dim else None)
         self.cross_norm = nn.LayerNorm(2 * width) if context_dim else None
+        self.context_embed = nn.Linear(context_dim, emb) if context_dim else None
         self.up2 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
-        self.block3 = ResBlock(4 * width, 2 * width, emb)
+        self.block3 = block(4 * width, 2 * width, emb)
         self.up1 = nn.Conv2d(2 * width, width, 3, padding=1)
-        self.block4 = ResBlock(2 * width, width, emb)
-        self.norm_out, self.conv_out = _norm(width), nn.Conv2d(width, in_channels, 3, padding=1)
+        self.block4 = block(2 * width, width, emb)
+        self.norm_out, self.conv_out = _norm(width), nn.Conv2d(width, in_channels * patch ** 2, 3, padding=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
                 context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -176,18 +184,33 @@ class TinyUNet(nn.Module):
             if labels is None:
                 labels = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
             emb = emb + self.class_embed(labels.to(x.device).long())
+        has_text = None
+        if self.cross is not None and context is not None:
+            real = (torch.ones(context.shape[:2], dtype=torch.bool, device=x.device) if context_mask is None
+                    else context_mask.to(x.device).bool())
+            has_text = real.any(1)
+            weights = real.to(context.dtype).unsqueeze(-1)
+            pooled = (context * weights).sum(1) / weights.sum(1).clamp(min=1)
+            emb = emb + self.context_embed(pooled.to(emb.dtype)) * has_text[:, None].to(emb.dtype)
+        if self.patch > 1:
+            if x.shape[-1] % self.patch or x.shape[-2] % self.patch:
+                raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by patch={self.patch}")
+            x = F.pixel_unshuffle(x, self.patch)
         h1 = self.block1(self.conv_in(x), emb)
         h2 = self.block2(self.down1(h1), emb)
         h = self.mid(self.down2(h2), emb)
         if self.cross is not None and context is not None:
             n, c, hh, ww = h.shape
             q = self.cross_norm(h.flatten(2).transpose(1, 2))
-            mask = None if context_mask is None else ~context_mask.to(x.device).bool()
-            attended, _ = self.cross(q, context, context, key_padding_mask=mask, need_weights=False)
+            # a text without tokens attends everywhere (no NaN), and its result is dropped below
+            mask = None if context_mask is None else ~(real | ~has_text[:, None])
+            attended, _ = self.cross(q, context.to(q.dtype), context.to(q.dtype), key_padding_mask=mask, need_weights=False)
+            attended = attended * has_text[:, None, None].to(attended.dtype)
             h = h + attended.transpose(1, 2).reshape(n, c, hh, ww)
-        h = self.block3(torch.cat([self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest")), h2], 1), emb)
-        h = self.block4(torch.cat([self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")), h1], 1), emb)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        h = self.block3(torch.cat([self.up2(F.interpolate(h, size=h2.shape[-2:], mode="nearest")), h2], 1), emb)
+        h = self.block4(torch.cat([self.up1(F.interpolate(h, size=h1.shape[-2:], mode="nearest")), h1], 1), emb)
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        return F.pixel_shuffle(out, self.patch) if self.patch > 1 else out
 
 
 class EMA:
@@ -417,11 +440,12 @@ def digits_diffusion_config() -> dict:
     from cvcourse_utils.fast import per_mode
 
     return {"dataset": "digits", "timesteps": per_mode(full=200, fast=40), "width": per_mode(full=32, fast=16),
-            "steps": per_mode(full=3000, fast=40), "batch_size": per_mode(full=64, fast=32), "p_uncond": 0.1, "seed": 0}
+            "patch": 2, "steps": per_mode(full=3000, fast=40), "batch_size": per_mode(full=64, fast=32),
+            "p_uncond": 0.1, "seed": 0}
 
 
 def build_digits_diffusion(config: dict) -> TinyUNet:
-    return TinyUNet(1, width=config["width"], num_classes=10)
+    return TinyUNet(1, width=config["width"], num_classes=10, patch=config.get("patch", 1))
 
 
 def train_digits_diffusion(model: TinyUNet, config: dict) -> None:

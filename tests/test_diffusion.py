@@ -118,3 +118,44 @@ def test_training_lowers_the_loss_and_samplers_run():
     assert a.shape == b.shape == (4, 1, 8, 8) and torch.isfinite(a).all()
     assert torch.equal(b, again), "DDIM with eta = 0 is deterministic for a seed"
     assert float(b.abs().max()) <= 1 + 1e-5
+
+
+def test_unet_patch_folding_and_odd_sizes():
+    torch.manual_seed(0)
+    net = D.TinyUNet(1, width=8, num_classes=2, patch=2).eval()
+    x = torch.randn(3, 1, 28, 28)  # folded to 14x14, then 7x7 and 4x4 inside
+    assert net(x, torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2])).shape == x.shape
+    assert net.conv_in.in_channels == 4 and net.conv_out.out_channels == 4
+    with pytest.raises(ValueError, match="divisible by patch=2"):
+        net(torch.randn(1, 1, 27, 27), torch.tensor([0]))
+    assert D.TinyUNet(2, width=8).eval()(torch.randn(1, 2, 6, 10), torch.tensor([0])).shape == (1, 2, 6, 10)
+
+
+def test_unet_builds_its_blocks_with_the_given_factory():
+    built = []
+
+    def block(c_in, c_out, emb_dim):
+        built.append((c_in, c_out, emb_dim))
+        return D.ResBlock(c_in, c_out, emb_dim)
+
+    D.TinyUNet(1, width=16, block=block)
+    assert built == [(16, 16, 64), (16, 32, 64), (32, 32, 64), (64, 32, 64), (32, 16, 64)]
+
+
+def test_text_unet_treats_an_empty_text_as_no_text():
+    torch.manual_seed(0)
+    net = D.TinyUNet(4, width=16, context_dim=12).eval()
+    z, t = torch.randn(2, 4, 8, 8), torch.tensor([5, 9])
+    ctx = torch.randn(2, 6, 12)
+    empty = torch.zeros(2, 6, dtype=torch.bool)
+    with torch.no_grad():
+        out = net(z, t, None, context=ctx, context_mask=empty)
+        assert torch.isfinite(out).all()
+        assert torch.allclose(out, net(z, t, None)), "no real token: the text adds nothing"
+        mask = torch.tensor([[True] * 3 + [False] * 3] * 2)
+        with_text = net(z, t, None, context=ctx, context_mask=mask)
+        assert not torch.allclose(with_text, out)
+        changed_padding = ctx.clone()
+        changed_padding[:, 3:] = torch.randn(2, 3, 12)
+        assert torch.allclose(with_text, net(z, t, None, context=changed_padding, context_mask=mask), atol=1e-6), \
+            "padding tokens are ignored"

@@ -3,7 +3,9 @@
 The schedules, the noising and both sampler steps are checked against Hugging Face ``diffusers``'
 ``DDPMScheduler`` and ``DDIMScheduler`` (pure code: nothing is downloaded), given the same inputs and
 the same noise; the time embedding against ``diffusers``' ``get_timestep_embedding``; guidance against
-``torch.lerp``. The loss is compared with ``F.mse_loss`` on ``DDPMScheduler.add_noise`` for a fixed
+``torch.lerp``. The U-Net's residual block with its time/class embedding is compared with the course's
+``cvcourse_utils.diffusion.ResBlock`` after copying the same weights into it, and must change its output
+when the embedding changes. The loss is compared with ``F.mse_loss`` on ``DDPMScheduler.add_noise`` for a fixed
 small U-Net, and tested on a property (a model that knows the noise scores 0); label dropout has no
 single answer, so its check tests properties (what is kept, what is dropped, and how often).
 Every case works in float64 (the schedulers' buffers are replaced by the case's float64 ``alphas_cumprod``),
@@ -167,6 +169,74 @@ def _loss_reference(x0, t, noise, abar, num_classes, seed, oracle):
         return F.mse_loss(model(x_t, _torch(t), labels), _torch(noise))
 
 
+# --------------------------------------------------------------------------- TimeResBlock
+
+def reference_res_block(c_in: int, c_out: int, emb_dim: int, seed: int):
+    """The course's ``ResBlock`` in float64, every parameter (norms included) drawn from ``seed``."""
+    import torch
+
+    from cvcourse_utils.diffusion import ResBlock
+
+    gen = torch.Generator().manual_seed(int(seed))
+    block = ResBlock(int(c_in), int(c_out), int(emb_dim)).double()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * 0.4)
+    return block.eval()
+
+
+def block_inputs(rng: np.random.Generator, n: int, c_in: int, c_out: int, hw: tuple, emb_dim: int, seed: int) -> tuple:
+    """(x (n, c_in, H, W), emb (n, emb_dim), other_emb (n, emb_dim), c_in, c_out, emb_dim, seed) in float64."""
+    x = rng.normal(size=(n, c_in, *hw))
+    return x, rng.normal(size=(n, emb_dim)), rng.normal(size=(n, emb_dim)), c_in, c_out, emb_dim, seed
+
+
+def _block_outputs(block, x, emb, other_emb) -> dict:
+    import torch
+
+    with torch.no_grad():
+        return {"output": block(_torch(x), _torch(emb)), "output_other_embedding": block(_torch(x), _torch(other_emb))}
+
+
+def run_time_res_block(cls, args) -> dict:
+    """Build the student's block, copy the reference's weights into it by name, run it with two embeddings."""
+    from torch import nn
+
+    x, emb, other_emb, c_in, c_out, emb_dim, seed = args
+    block = cls(int(c_in), int(c_out), int(emb_dim))
+    if not isinstance(block, nn.Module):
+        raise TypeError(f"TimeResBlock(...) must build an nn.Module, got {type(block).__name__}")
+    for name, kind in (("norm1", nn.GroupNorm), ("conv1", nn.Conv2d), ("emb", nn.Linear), ("norm2", nn.GroupNorm),
+                       ("conv2", nn.Conv2d)):
+        if not isinstance(getattr(block, name, None), kind):
+            raise TypeError(f"TimeResBlock needs an attribute {name!r} that is an nn.{kind.__name__}")
+    reference = reference_res_block(c_in, c_out, emb_dim, seed)
+    block = block.double()
+    try:
+        block.load_state_dict(reference.state_dict())
+    except RuntimeError as error:  # missing, extra or misshapen parameters
+        raise TypeError("TimeResBlock's parameters must be exactly norm1, conv1, emb, norm2, conv2 and skip (a 1x1 "
+                        "nn.Conv2d when c_in != c_out, nn.Identity otherwise) with the shapes the text gives: "
+                        f"{str(error).splitlines()[0]}") from None
+    return _block_outputs(block.eval(), x, emb, other_emb)
+
+
+def _time_res_block_reference(x, emb, other_emb, c_in, c_out, emb_dim, seed):
+    return _block_outputs(reference_res_block(c_in, c_out, emb_dim, seed), x, emb, other_emb)
+
+
+def compare_time_res_block(actual, expected, args) -> None:
+    x, emb, other_emb, c_in, c_out, emb_dim, seed = args
+    out = np.asarray(actual["output"])
+    wanted = (x.shape[0], int(c_out), *x.shape[2:])
+    if out.shape != wanted:
+        raise CheckFailed(f"expected an output of shape {wanted} (N, c_out, H, W), got {out.shape}")
+    if np.allclose(out, np.asarray(actual["output_other_embedding"]), atol=1e-9):
+        raise CheckFailed("another embedding gives the same output: add emb(SiLU(emb_vector)) to every channel of h, "
+                          "one vector per image, between the two convolutions")
+    close(atol=1e-8, rtol=1e-8, dtype="float64")(actual, expected, args)
+
+
 # --------------------------------------------------------------------------- drop_labels
 
 def run_drop_labels(fn, args):
@@ -252,6 +322,17 @@ TASKS = (
         reference=_embedding_reference,
         compare=close(atol=1e-4, rtol=0.0, dtype="float32", shape=lambda args: (len(args[0]), args[1])),
         call=torch_call,
+    ),
+    Task(
+        name="time_res_block",
+        function="TimeResBlock",
+        cases=(Case("8 -> 16 channels (a 1x1 skip), 2 images 6x6, embedding 12",
+                    lambda rng: block_inputs(rng, 2, 8, 16, (6, 6), 12, seed=0)),
+               Case("16 -> 16 channels (identity skip), 3 images 5x7, embedding 4",
+                    lambda rng: block_inputs(rng, 3, 16, 16, (5, 7), 4, seed=1), seed=1)),
+        reference=_time_res_block_reference,
+        compare=compare_time_res_block,
+        call=run_time_res_block,
     ),
     Task(
         name="diffusion_loss",

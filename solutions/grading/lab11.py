@@ -2,12 +2,13 @@
 
 Hidden cases use other sizes, seeds and timesteps, plus edge cases: a schedule of one step, the
 first timestep (t = 0) of the noising, a DDPM step at the last timestep T-1, DDIM with eta = 1
-(DDPM's variance) and with a stride of 1, a single label to drop and a negative guidance scale.
+(DDPM's variance) and with a stride of 1, a single label to drop and a negative guidance scale; residual blocks
+of one image, with fewer output than input channels, and with three input channels (GroupNorm's groups = channels).
 """
 import numpy as np
 
 from cvcourse_utils.checking import Case
-from cvcourse_utils.labchecks.lab11 import cosine_alphas_cumprod, ddim_inputs, loss_inputs, step_inputs
+from cvcourse_utils.labchecks.lab11 import block_inputs, cosine_alphas_cumprod, ddim_inputs, loss_inputs, step_inputs
 
 POINTS = {
     "linear_beta_schedule": 1,
@@ -15,6 +16,7 @@ POINTS = {
     "cumulative_alphas": 1,
     "q_sample": 1,
     "sinusoidal_embedding": 1,
+    "time_res_block": 2,
     "diffusion_loss": 2,
     "ddpm_step": 2,
     "ddim_step": 2,
@@ -44,6 +46,13 @@ HIDDEN = {
     "sinusoidal_embedding": (
         Case("one t, dim 2", lambda rng: (np.array([5]), 2)),
         Case("t up to 999, dim 128", lambda rng: (rng.integers(0, 1000, 7), 128), seed=104),
+    ),
+    "time_res_block": (
+        Case("one image, 16 -> 16 channels, 3x3", lambda rng: block_inputs(rng, 1, 16, 16, (3, 3), 6, seed=7), seed=113),
+        Case("24 -> 16 channels, 4 images 4x4, embedding 32", lambda rng: block_inputs(rng, 4, 24, 16, (4, 4), 32, seed=8),
+             seed=114),
+        Case("3 -> 16 channels (RGB in, 3 groups), 2 images 8x8", lambda rng: block_inputs(rng, 2, 3, 16, (8, 8), 5, seed=9),
+             seed=115),
     ),
     "diffusion_loss": (
         Case("a fixed U-Net with 3 classes, another seed", lambda rng: (*loss_inputs(rng, 7, 30), 3, 5, False), seed=105),
