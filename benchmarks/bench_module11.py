@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import record
+from benchmarks.results import Bars, record
 
 NAME = "bench_module11"
 LAB = "solutions/lab11_diffusion_models.ipynb"
@@ -82,7 +82,7 @@ def diffusers_differences() -> dict[str, float]:
     return out
 
 
-def text_to_image_figures(bar, failures: list[str]) -> None:
+def text_to_image_figures(bar) -> None:
     """Train (or load) the cached latent text-to-image model in full mode and measure it on the 25 prompts."""
     import time
 
@@ -142,18 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         args.samples_out.mkdir(parents=True, exist_ok=True)
         os.environ["CVCOURSE_SAMPLES_OUT"] = str(args.samples_out.resolve())
 
-    failures: list[str] = []
     data = args.dataset
+    bars = Bars(NAME, fmt=".4g")
 
     def bar(figure: str, value: float, ok: bool, requirement: str) -> None:
-        label = figure if figure.startswith("text-to-image") else f"{data}: {figure}"
-        record(NAME, label, f"{value:.4g}", f"bar: {requirement} -> {'pass' if ok else 'FAIL'}")
-        if not ok:
-            failures.append(f"{label} = {value:.4g} (needs {requirement})")
+        bars.check(figure if figure.startswith("text-to-image") else f"{data}: {figure}", value, ok, requirement)
 
     if args.text_to_image_only:
-        text_to_image_figures(bar, failures)
-        return _finish(failures)
+        text_to_image_figures(bar)
+        return bars.finish("measured module 11")
     for what, diff in diffusers_differences().items():
         bar(f"max |difference| to diffusers, {what}", diff, diff <= EQUALITY_BAR, f"<= {EQUALITY_BAR:g}")
 
@@ -181,24 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     for sampler in SAMPLERS:
         record(NAME, f"{data}: {sampler} sampling time (1,000 samples, guided)",
                f"{results[f'{sampler}_sample_seconds'] / 60:.1f} min", device)
-    text_to_image_figures(bar, failures)
+    text_to_image_figures(bar)
     if args.samples_out is not None:
         for sampler in SAMPLERS:
             path = args.samples_out / f"{sampler}.npz"
             if not path.exists():
-                failures.append(f"{path} was not written")
+                bars.fail(f"{path} was not written")
             else:
                 print(f"samples: {path}")
 
-    return _finish(failures)
-
-
-def _finish(failures: list[str]) -> int:
-    if failures:
-        print("\nBars missed:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nAll measured module 11 bars pass.")
-    return 0
+    return bars.finish("measured module 11")
 
 
 def _cuda() -> bool:
