@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import Bars, record
+from benchmarks.results import Bars, on_cuda, record
 
 NAME = "bench_module10"
 LAB = "solutions/lab10_generative_adversarial_networks.ipynb"
@@ -73,26 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     for model in ("cgan", "dcgan"):
         record(NAME, f"{data}: {model} FID in the judge's feature space", f"{results[f'{model}_fid']:.2f}",
                f"real train vs real test: {baseline:.2f}; 1,000 samples vs the test split")
-    device = "cuda" if _cuda() else "cpu"
+    device = "cuda" if on_cuda() else "cpu"
     for model in ("dcgan", "cgan"):
         minutes = results[f"{model}_seconds"] / 60
         record(NAME, f"{data}: {model} training time ({device}, 2,000 steps of 64)", f"{minutes:.1f} min",
                f"target <= {TIME_TARGET_MIN:g} min on 2 cores; float32; load average {os.getloadavg()[0]:.1f} at the end")
     if args.samples_out is not None:
-        for model in ("cgan", "dcgan"):
-            path = args.samples_out / f"{model}.npz"
-            if not path.exists():
-                bars.fail(f"{path} was not written")
-            else:
-                print(f"samples: {path}")
+        bars.expect_files(args.samples_out / f"{name}.npz" for name in ("cgan", "dcgan"))
 
     return bars.finish("module 10")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

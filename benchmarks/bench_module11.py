@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import Bars, record
+from benchmarks.results import Bars, on_cuda, record
 
 NAME = "bench_module11"
 LAB = "solutions/lab11_diffusion_models.ipynb"
@@ -99,7 +99,7 @@ def text_to_image_figures(bar) -> None:
     began = time.perf_counter()
     model = load_text_to_image(config)
     minutes = (time.perf_counter() - began) / 60
-    device = "cuda" if _cuda() else "cpu"
+    device = "cuda" if on_cuda() else "cpu"
     record(NAME, f"text-to-image: training time ({device}; autoencoder {config['ae_epochs']} epochs, "
            f"latent diffusion {config['steps']:,} steps of {config['batch_size']})",
            "loaded from the cache" if cached else f"{minutes:.1f} min",
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for scale in ("1", "4"):
         record(NAME, f"{data}: DDIM-50 guidance {scale}: recognisable rate / within-class diversity",
                f"{results[f'cfg{scale}_recognisable_rate']:.4f} / {results[f'cfg{scale}_diversity']:.2f}", "no bar")
-    device = "cuda" if _cuda() else "cpu"
+    device = "cuda" if on_cuda() else "cpu"
     minutes = results["ddpm_train_seconds"] / 60
     target = 5.0 if device == "cuda" else TIME_TARGET_MIN
     record(NAME, f"{data}: digits DDPM training time ({device}, 3,000 steps of 64)", f"{minutes:.1f} min",
@@ -182,20 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                f"{results[f'{sampler}_sample_seconds'] / 60:.1f} min", device)
     text_to_image_figures(bar)
     if args.samples_out is not None:
-        for sampler in SAMPLERS:
-            path = args.samples_out / f"{sampler}.npz"
-            if not path.exists():
-                bars.fail(f"{path} was not written")
-            else:
-                print(f"samples: {path}")
+        bars.expect_files(args.samples_out / f"{name}.npz" for name in SAMPLERS)
 
     return bars.finish("measured module 11")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,14 @@ class Bars:
         """A miss that is not a figure (e.g. a result the notebook did not report)."""
         self.failures.append(self.prefix + message)
 
+    def expect_files(self, paths) -> None:
+        """A miss for each file the run should have written and did not; the others are printed."""
+        for path in paths:
+            if path.exists():
+                print(f"written: {path}")
+            else:
+                self.fail(f"{path} was not written")
+
     def finish(self, what: str) -> int:
         """Print the misses (or that every bar of ``what`` passed); the script's exit code."""
         if self.failures:
@@ -69,3 +77,10 @@ def dataset_in_cache(name: str, title: str) -> bool:
     print(f"{title} is not in the cache (run `cvcourse data download {name}` when online): "
           "its bar is NOT measured in this run.")
     return False
+
+
+def on_cuda() -> bool:
+    """Whether this run has a CUDA GPU (for the device a figure was measured on)."""
+    import torch
+
+    return torch.cuda.is_available()

@@ -31,3 +31,11 @@ def test_a_dataset_missing_from_the_cache_is_reported_as_not_measured(cache, cap
     assert results.dataset_in_cache("cifar10", "CIFAR-10") is False
     out = capsys.readouterr().out
     assert "CIFAR-10 is not in the cache" in out and "cvcourse data download cifar10" in out
+
+
+def test_files_a_run_should_write_are_misses_when_missing(tmp_path, capsys):
+    (tmp_path / "ddpm.npz").write_bytes(b"")
+    bars = results.Bars("bench_test")
+    bars.expect_files(tmp_path / f"{name}.npz" for name in ("ddpm", "ddim50"))
+    assert bars.failures == [f"{tmp_path / 'ddim50.npz'} was not written"]
+    assert f"written: {tmp_path / 'ddpm.npz'}" in capsys.readouterr().out
