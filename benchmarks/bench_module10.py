@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import Bars, on_cuda, record
+from benchmarks.results import Bars, on_cuda, prepare_sample_run, record
 
 NAME = "bench_module10"
 LAB = "solutions/lab10_generative_adversarial_networks.ipynb"
@@ -41,17 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples-out", type=Path, default=None, help="folder for cgan.npz and dcgan.npz")
     args = parser.parse_args(argv)
 
-    if args.dataset == "mnist":
-        from cvcourse_utils.datasets import is_downloaded
-
-        if not is_downloaded("mnist"):
-            print("MNIST is not in the cache (run `cvcourse data download mnist` when online): nothing measured.")
-            record(NAME, "MNIST figures", "not measured", "MNIST not in the cache on this machine")
-            return 0
-    os.environ["CVCOURSE_GAN_DATASET"] = args.dataset
-    if args.samples_out is not None:
-        args.samples_out.mkdir(parents=True, exist_ok=True)
-        os.environ["CVCOURSE_SAMPLES_OUT"] = str(args.samples_out.resolve())
+    if not prepare_sample_run(NAME, args.dataset, args.samples_out, "CVCOURSE_GAN_DATASET"):
+        return 0
 
     data = args.dataset
     bars = Bars(NAME, prefix=f"{data}: ")

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.notebook_results import run_notebook
-from benchmarks.results import Bars, on_cuda, record
+from benchmarks.results import Bars, on_cuda, prepare_sample_run, record
 
 NAME = "bench_module11"
 LAB = "solutions/lab11_diffusion_models.ipynb"
@@ -131,17 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure only the text-to-image model (skips the lab notebook and the diffusers checks)")
     args = parser.parse_args(argv)
 
-    if args.dataset == "mnist":
-        from cvcourse_utils.datasets import is_downloaded
-
-        if not is_downloaded("mnist"):
-            print("MNIST is not in the cache (run `cvcourse data download mnist` when online): nothing measured.")
-            record(NAME, "MNIST figures", "not measured", "MNIST not in the cache on this machine")
-            return 0
-    os.environ["CVCOURSE_DIFFUSION_DATASET"] = args.dataset
-    if args.samples_out is not None:
-        args.samples_out.mkdir(parents=True, exist_ok=True)
-        os.environ["CVCOURSE_SAMPLES_OUT"] = str(args.samples_out.resolve())
+    if not prepare_sample_run(NAME, args.dataset, args.samples_out, "CVCOURSE_DIFFUSION_DATASET"):
+        return 0
 
     data = args.dataset
     bars = Bars(NAME, fmt=".4g")

@@ -84,3 +84,18 @@ def on_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def prepare_sample_run(benchmark: str, dataset: str, samples_out, dataset_env: str) -> bool:
+    """Set up a generative benchmark (modules 10, 11): dataset and sample folder go to the notebook's environment.
+
+    False (and "not measured" recorded) when ``dataset`` is MNIST and MNIST is not in the cache.
+    """
+    if dataset == "mnist" and not dataset_in_cache("mnist", "MNIST"):
+        record(benchmark, "MNIST figures", "not measured", "MNIST not in the cache on this machine")
+        return False
+    os.environ[dataset_env] = dataset
+    if samples_out is not None:
+        samples_out.mkdir(parents=True, exist_ok=True)
+        os.environ["CVCOURSE_SAMPLES_OUT"] = str(samples_out.resolve())
+    return True

@@ -1,4 +1,6 @@
 """benchmarks/results.py: figures appended to the results table, bars recorded as met or missed."""
+import os
+
 from benchmarks import results
 
 
@@ -39,3 +41,16 @@ def test_files_a_run_should_write_are_misses_when_missing(tmp_path, capsys):
     bars.expect_files(tmp_path / f"{name}.npz" for name in ("ddpm", "ddim50"))
     assert bars.failures == [f"{tmp_path / 'ddim50.npz'} was not written"]
     assert f"written: {tmp_path / 'ddpm.npz'}" in capsys.readouterr().out
+
+
+def test_a_sample_run_sets_its_environment_or_stops_without_mnist(cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "RESULTS.md")
+    monkeypatch.setattr(results, "machine", lambda: "test machine")
+    monkeypatch.delenv("CVCOURSE_SAMPLES_OUT", raising=False)
+    monkeypatch.delenv("CVCOURSE_TEST_DATASET", raising=False)
+    assert results.prepare_sample_run("bench_test", "mnist", tmp_path / "out", "CVCOURSE_TEST_DATASET") is False
+    assert "MNIST figures | not measured" in (tmp_path / "RESULTS.md").read_text()
+    assert "CVCOURSE_TEST_DATASET" not in os.environ and not (tmp_path / "out").exists()
+    assert results.prepare_sample_run("bench_test", "digits", tmp_path / "out", "CVCOURSE_TEST_DATASET") is True
+    assert os.environ["CVCOURSE_TEST_DATASET"] == "digits" and (tmp_path / "out").is_dir()
+    assert os.environ["CVCOURSE_SAMPLES_OUT"] == str((tmp_path / "out").resolve())
