@@ -223,6 +223,12 @@ class Task:
     vectorised: the task must not loop in Python (``cvcourse_utils.loops``): ``check`` and the
                grader read its source, and a loop fails the task whatever its results
     loops_allowed_in: functions the vectorised task may call although they loop (other tasks')
+    forbidden: what the answer must not use (``cvcourse_utils.taught``): the course's reference
+               implementations and the library calls that would answer the task; an answer that
+               reaches one earns 0. ``()`` declares that nothing ready-made answers the task (say why
+               in ``by_hand``); ``None`` (undeclared) fails the lint
+    by_hand:   what the student writes by hand, completing "`fn` asks you to ...", e.g.
+               "compute IoU from the confusion matrix yourself"
     """
 
     name: str
@@ -233,6 +239,8 @@ class Task:
     call: Callable[[Callable, tuple], Any] = _call
     vectorised: bool = False
     loops_allowed_in: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] | None = None
+    by_hand: str = ""
 
     def expected(self, args: tuple) -> Any:
         return None if self.reference is None else to_plain(self.reference(*args))
@@ -316,6 +324,13 @@ def check(name: str, fn: Callable) -> None:
     unfinished task with a message that says which one.
     """
     task = get_task(name)
+    if task.forbidden is not None:  # read before running: a ready-made answer earns nothing, however right
+        from cvcourse_utils.taught import TAUGHT_CASE, delegation_message, delegations_in_function
+
+        found = delegations_in_function(fn, task.forbidden)
+        if found:
+            print(f"  ✗ {TAUGHT_CASE}\n      {delegation_message(task.function, task.by_hand, found)}")
+            raise CheckFailed(f"'{name}': its answer uses ready-made code (details above); this task earns 0 until it is written by hand.")
     results = [run_case(task, fn, case) for case in task.cases]
     if any(r.not_done for r in results):
         raise TaskNotDone(

@@ -17,7 +17,10 @@ CONTRIBUTING.md states:
 - the tasks of ``labchecks``, the check cells and ``POINTS`` name the same tasks, hidden case keys
   name real tasks, and task names are unique across the course;
 - every notebook has the template's title, Learning goals, Summary and Further reading, and every
-  lab has a lecture with the same number and topic.
+  lab has a lecture with the same number and topic;
+- every task declares what its answer must not use (``Task.forbidden``, with ``by_hand`` saying what
+  the student writes; an empty list needs ``by_hand`` to say why nothing ready-made answers it), and
+  no cell the lab gives imports a name that a task forbids (the student's namespace holds no answers).
 """
 from __future__ import annotations
 
@@ -234,7 +237,45 @@ def lint_lab(root: Path, lab: str) -> list[Problem]:
             points = dict(getattr(module, "POINTS", {}))
             hidden = dict(getattr(module, "HIDDEN", {}))
     problems += lint_solution(nb, file, tasks, points, hidden, str(grading_file.relative_to(root)))
+    problems += lint_taught(nb, file, tasks, str(tasks_file.relative_to(root)))
     problems += lint_how_to_work(nb, file)
+    return problems
+
+
+def lint_taught(nb: dict, file: str, tasks: list, tasks_file: str) -> list[Problem]:
+    """Each task declares its forbidden list, and the cells the lab gives import none of those names."""
+    from cvcourse_utils.taught import read_module, rules_for
+
+    problems = []
+    for task in tasks:
+        forbidden = getattr(task, "forbidden", None)
+        if forbidden is None:
+            problems.append(Problem(tasks_file, None, f"task {task.name!r} declares no `forbidden` list: name the reference "
+                                    "implementations and library calls its answer must not use, or give forbidden=() and "
+                                    "say in by_hand why nothing ready-made answers it"))
+        elif not getattr(task, "by_hand", ""):
+            problems.append(Problem(tasks_file, None, f"task {task.name!r} needs `by_hand`: what the student writes by hand "
+                                    "(it completes the message \"`fn` asks you to ...\")" + ("" if forbidden else
+                                    ", or, with forbidden=(), why nothing ready-made answers it")))
+    entries = sorted({e for t in tasks for e in (getattr(t, "forbidden", None) or ()) if not e.startswith(".")})
+    if not entries:
+        return problems
+    rules = rules_for(tuple(entries))
+    for i, cell in enumerate(nb.get("cells", [])):
+        meta = _nbgrader(cell) or {}
+        if cell.get("cell_type") != "code" or meta.get("solution"):
+            continue
+        for name, bindings in read_module([cell_source(cell)]).bindings.items():
+            for qual in (b.qual for b in bindings if b.absolute):
+                entry = rules.match(qual)
+                inside = [e for e in entries if e.startswith(qual + ".")] if qual.startswith("cvcourse_utils.") else []
+                if entry and not entry.startswith("unreadable:"):
+                    problems.append(Problem(file, i, f"this cell gives the student `{name}` ({qual}), which a task forbids "
+                                            f"({entry}): import it where it is used, after the task, or not at all", meta.get("grade_id")))
+                elif inside:
+                    problems.append(Problem(file, i, f"this cell gives the student the module `{name}` ({qual}), which holds "
+                                            f"{inside[0]}, forbidden in a task: import only the names the lab needs",
+                                            meta.get("grade_id")))
     return problems
 
 

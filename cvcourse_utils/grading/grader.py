@@ -22,6 +22,7 @@ from cvcourse_utils.grading.child import OUTPUT_LIMIT
 from cvcourse_utils.grading.lab import Lab, LabError
 from cvcourse_utils.grading.submission import InvalidNotebook, Submission, merge, parse_notebook
 from cvcourse_utils.loops import find_loops, function_defs
+from cvcourse_utils.taught import TAUGHT_CASE, delegation_message, find_delegations
 from cvcourse_utils.notebooks import make_lab
 
 STATUSES = ("ok", "error", "timeout", "invalid", "killed")
@@ -66,6 +67,18 @@ class Grade:
 def _clip(text: Any) -> str:
     text = text if isinstance(text, str) else repr(text)
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."
+
+
+def delegated_tasks(tasks, cells: list[dict]) -> dict[str, str]:
+    """``{task name: message}`` for each task whose answer uses ready-made code (``cvcourse_utils.taught``),
+    read in the grader's process from every merged cell (``{"source": ...}``), in the order they run."""
+    sources = [cell["source"] for cell in cells]
+    messages = {}
+    for t in tasks:
+        found = find_delegations(sources, t.function, t.forbidden) if t.forbidden is not None else []
+        if found:
+            messages[t.name] = delegation_message(t.function, t.by_hand, found)
+    return messages
 
 
 class Grader:
@@ -207,6 +220,7 @@ class Grader:
 
     def _score(self, results: list[tuple[str, Any]], cells: list[dict] = ()) -> list[TaskResult]:
         loops = self._loops(list(cells))
+        delegated = delegated_tasks(self.lab.tasks, list(cells))
         by_task: dict[str, list[CaseResult]] = {t.name: [] for t in self.lab.tasks}
         for (task, case, hidden, args, expected), (kind, value) in zip(self.cases, results):
             if kind != "value":
@@ -227,6 +241,9 @@ class Grader:
             earned = round(points * sum(c.passed for c in cases) / len(cases), 2) if cases else 0.0
             if loops.get(t.name):
                 cases.append(CaseResult(VECTORISED_CASE, False, False, loop_message(t, loops[t.name])))
+                earned = 0.0
+            if t.name in delegated:
+                cases.append(CaseResult(TAUGHT_CASE, False, False, delegated[t.name]))
                 earned = 0.0
             tasks.append(TaskResult(t.name, t.function, earned, points, cases))
         return tasks
