@@ -170,6 +170,9 @@ TASKS = (
         ),
         reference=lambda img: np.clip(img, 0.0, 1.0),
         compare=close(atol=0.0, rtol=0.0, dtype="float64"),
+        # What the answer must not use (cvcourse_utils.taught): the one call that would answer the task.
+        forbidden=("numpy.clip", "torch.clamp", "torch.clip", ".clip", ".clamp"),
+        by_hand="clip with np.minimum and np.maximum",
     ),
 )
 '''
