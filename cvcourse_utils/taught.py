@@ -305,17 +305,22 @@ def _own_locals(scope: ast.AST) -> set[str]:
     return names - declared_global
 
 
-def _local_aliases(scope: ast.AST) -> dict[str, str]:
-    """Inside one function: names bound by an import or to a dotted name (``O = torchvision.ops``)."""
+def _local_aliases(scope: ast.AST) -> dict[str, tuple[str, bool]]:
+    """Inside one function: ``{name: (qualified name, absolute)}`` for names bound by an import (absolute) or
+    to a dotted chain of other names (``O = torchvision.ops``: resolved when used)."""
     aliases = {}
     for node in ast.walk(scope):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            aliases.update({name: qual for name, qual in _import_bindings(node) if name != "*"})
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            chain = dotted(node.value)
-            if chain:
-                aliases[node.targets[0].id] = ".".join(chain)
+            aliases.update({name: (qual, True) for name, qual in _import_bindings(node) if name != "*"})
+        elif _alias_assignment(node):
+            aliases[node.targets[0].id] = (".".join(dotted(node.value)), False)
     return aliases
+
+
+def _alias_assignment(node: ast.AST) -> bool:
+    """``name = a.b.c``: an alias, read where it is used rather than as a value."""
+    return (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and dotted(node.value) is not None)
 
 
 class Reader:
@@ -367,7 +372,7 @@ class Reader:
         start = getattr(root, "lineno", 1)
         self._visit(root, [], {}, owner, start)
 
-    def _visit(self, node: ast.AST, scopes: list[set[str]], aliases: dict[str, str], owner: str, start: int) -> None:
+    def _visit(self, node: ast.AST, scopes: list[set[str]], aliases: dict, owner: str, start: int) -> None:
         where = f"line {getattr(node, 'lineno', start) - start + 1} of {owner}"
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             for child in [*getattr(node, "decorator_list", []), *node.args.defaults, *node.args.kw_defaults,
@@ -391,6 +396,9 @@ class Reader:
                 self.findings.append(Finding(f"`.{node.attr}`", f"unreadable:.{node.attr}", where))
             if node.attr in self.rules.attributes:
                 self.findings.append(Finding(f".{node.attr}", f".{node.attr}", where))
+        if _alias_assignment(node):  # F = torch.nn.functional: checked as a chain, not as a module passed on
+            self._chain(dotted(node.value), scopes, aliases, where, alias=True)
+            return
         chain = dotted(node) if isinstance(node, (ast.Attribute, ast.Name, ast.Call)) else None
         if chain and isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
             self._chain(chain, scopes, aliases, where)
@@ -401,19 +409,32 @@ class Reader:
         for child in ast.iter_child_nodes(node):
             self._visit(child, scopes, aliases, owner, start)
 
-    def _chain(self, chain: list[str], scopes: list[set[str]], aliases: dict[str, str], where: str) -> None:
+    def _bases(self, head: str, scopes: list[set[str]], aliases: dict, seen: frozenset = frozenset()) -> list[str]:
+        """The qualified names the first name of a chain may denote, here."""
+        if head in seen:
+            return []
+        bases = []
+        if head in aliases:
+            qual, absolute = aliases[head]
+            if absolute:
+                bases.append(qual)
+            else:
+                first, _, rest = qual.partition(".")
+                bases += [b + ("." + rest if rest else "") for b in self._bases(first, scopes, aliases, seen | {head})]
+        if not any(head in s for s in scopes):  # a local that shares a module-level name is not that name
+            bases += self.resolve_global(head)
+        return bases
+
+    def _chain(self, chain: list[str], scopes: list[set[str]], aliases: dict, where: str, alias: bool = False) -> None:
         head, rest = chain[0], chain[1:]
         for attr in rest:
             if attr in UNREADABLE_ATTRIBUTES:
                 self.findings.append(Finding(f"`.{attr}`", f"unreadable:.{attr}", where))
             if attr in self.rules.attributes:
                 self.findings.append(Finding(f".{attr}", f".{attr}", where))
-        bases = [aliases[head]] if head in aliases else []
-        if not any(head in s for s in scopes):  # a local that shares a module-level name is not that name
-            bases += self.resolve_global(head)
-        for base in dict.fromkeys(bases):
+        for base in dict.fromkeys(self._bases(head, scopes, aliases)):
             full = [*base.split("."), *rest]
-            if not any(self.note(".".join(full[:i]), where) for i in range(1, len(full) + 1)):
+            if not any(self.note(".".join(full[:i]), where) for i in range(1, len(full) + 1)) and not alias:
                 self.note_module_value(".".join(full), where)
 
     def note_module_value(self, qual: str, where: str) -> None:

@@ -169,3 +169,10 @@ def test_the_grader_gives_a_delegated_answer_zero_and_says_why(tmp_path):
         assert task.cases[-1].name == TAUGHT_CASE and "asks you to count with a comparison and a sum" in task.cases[-1].message
     feedback = json.loads((tmp_path / "out" / "feedback" / "numpy.json").read_text())
     assert "`numpy.count_nonzero`" in feedback["tasks"][2]["cases"][-1]["message"]
+
+
+def test_aliases_inside_a_function_resolve_and_are_not_modules_passed_on():
+    delegated = ["from cvcourse_utils import segmentation as seg", "def f(c):\n    s = seg\n    t = s\n    return t.iou_from_confusion(c)"]
+    assert any("iou_from_confusion" in str(x) for x in find_delegations(delegated, "f", FORBIDDEN))
+    honest = ["import torch", "def f(q, k):\n    F = torch.nn.functional\n    return F.softmax(q @ k.T, -1)"]
+    assert find_delegations(honest, "f", FORBIDDEN) == []
