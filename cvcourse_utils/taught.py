@@ -25,6 +25,7 @@ import builtins
 import functools
 import importlib
 import inspect
+import linecache
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -222,12 +223,24 @@ def _loaded_object(qual: str) -> Any:
     return None
 
 
+def _home(obj: Any) -> str | None:
+    """Where a module, function or class is defined: ``torchvision.ops.boxes.box_iou`` (None for other objects)."""
+    if inspect.ismodule(obj):
+        return obj.__name__
+    if inspect.isroutine(obj) or inspect.isclass(obj):
+        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname:
+            return f"{module}.{qualname}"
+    return None
+
+
 class Rules:
     """The forbidden entries of one task, with the live objects they denote (for re-exports and subclasses)."""
 
     def __init__(self, forbidden: Iterable[str]):
         entries = tuple(dict.fromkeys((*ALWAYS_FORBIDDEN, *forbidden)))
         self.names = tuple(e for e in entries if not e.startswith("."))
+        self.declared = tuple(e for e in dict.fromkeys(forbidden) if not e.startswith("."))
         self.attributes = {e[1:] for e in entries if e.startswith(".")}
         self.objects: dict[int, tuple[Any, str]] = {}
         for entry in self.names:
@@ -264,6 +277,11 @@ class Rules:
         found = self.objects.get(id(obj))
         if found is not None and found[0] is obj:
             return found[1]
+        home = _home(obj)
+        if home is not None:  # a re-export of something defined in a forbidden place (``torchvision.models.vit_b_16``)
+            for entry in self.declared:
+                if home == entry or home.startswith(entry + "."):
+                    return entry
         if inspect.isclass(obj):
             for cls, entry in self.classes:
                 try:
@@ -477,24 +495,75 @@ def find_delegations(sources: Iterable[str], function: str, forbidden: Iterable[
 # --------------------------------------------------------------------------- live functions (what ``check`` reads)
 
 
+def _namespace(fn: Any) -> dict:
+    """The global names ``fn`` was defined among (for a class: those of its methods)."""
+    if isinstance(getattr(fn, "__globals__", None), dict):
+        return fn.__globals__
+    for value in vars(fn).values() if inspect.isclass(fn) else ():
+        value = getattr(value, "__func__", value)
+        if isinstance(getattr(value, "__globals__", None), dict):
+            return value.__globals__
+    return getattr(sys.modules.get(getattr(fn, "__module__", "") or ""), "__dict__", {})
+
+
 def notebook_sources(fn: Callable) -> list[str]:
-    """The code that defined ``fn``: the kernel's input history in a notebook (IPython's ``In``), else its module's
-    source, then its own source (a lambda, or a function made in a way neither shows)."""
-    sources: list[str] = []
-    namespace = getattr(fn, "__globals__", None) or getattr(sys.modules.get(getattr(fn, "__module__", "")), "__dict__", {})
-    history = namespace.get("In")
-    if isinstance(history, list) and all(isinstance(s, str) for s in history):
-        sources += history[1:]
-    else:
+    """The code run before ``fn`` was checked: the kernel's input history in a notebook (IPython's ``In``),
+    else the source of ``fn``'s module."""
+    history = _namespace(fn).get("In")
+    if isinstance(history, list) and len(history) > 1 and all(isinstance(s, str) for s in history):
+        return history[1:]
+    try:
+        return [inspect.getsource(sys.modules[fn.__module__])]
+    except (KeyError, OSError, TypeError, AttributeError):
+        return []
+
+
+def _defining_cells(fn: Any) -> list[str]:
+    """The whole source of the cell(s) or file(s) that define ``fn`` (its methods, for a class), from the line
+    cache that IPython and Python keep for tracebacks: found even when the kernel keeps no history."""
+    codes = [fn.__code__] if hasattr(fn, "__code__") else []
+    if inspect.isclass(fn):
+        for value in vars(fn).values():
+            value = getattr(value, "__func__", value)
+            if hasattr(value, "__code__"):
+                codes.append(value.__code__)
+    cells = []
+    for filename in dict.fromkeys(code.co_filename for code in codes):
+        lines = linecache.getlines(filename)
+        if lines:
+            cells.append("".join(lines))
+    if not cells:
         try:
-            sources.append(inspect.getsource(sys.modules[fn.__module__]))
-        except (KeyError, OSError, TypeError):
+            cells.append(textwrap.dedent(inspect.getsource(fn)))
+        except (OSError, TypeError):
             pass
-    return sources
+    return cells
+
+
+def _live_imports(sources: list[str], namespace: dict) -> str:
+    """Import lines for the modules, functions and classes that ``sources`` name and ``namespace`` holds, so
+    that code read without the cells that imported them still resolves (``np`` -> ``import numpy as np``)."""
+    used = set()
+    for source in sources:
+        try:
+            used |= {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+        except (SyntaxError, ValueError):
+            continue
+    lines = []
+    for name in sorted(used):
+        value = namespace.get(name)
+        if inspect.ismodule(value):
+            lines.append(f"import {value.__name__} as {name}")
+        elif (inspect.isroutine(value) or inspect.isclass(value)) and _home(value) and \
+                getattr(value, "__module__", None) not in ("__main__", namespace.get("__name__")):
+            module, qualname = value.__module__, value.__qualname__
+            if "." not in qualname:
+                lines.append(f"from {module} import {qualname} as {name}")
+    return "\n".join(lines)
 
 
 def _lambda_source(fn: Callable) -> str | None:
-    """``<lambda> = lambda ...`` for a lambda, read from the line that made it."""
+    """``_lambda_ = lambda ...`` for a lambda, read from the line that made it."""
     try:
         lines = inspect.getsource(fn)
     except (OSError, TypeError):
@@ -511,37 +580,24 @@ def _lambda_source(fn: Callable) -> str | None:
 
 
 def delegations_in_function(fn: Callable, forbidden: Iterable[str]) -> list[Finding]:
-    """:func:`find_delegations` for a live function, from the sources :func:`notebook_sources` finds."""
+    """:func:`find_delegations` for a live function or class (what ``check`` reads): the notebook's history, or
+    else the cells that defined it with imports for the names they use."""
     name = getattr(fn, "__name__", "")
+    namespace = _namespace(fn)
+    try:
+        closure = inspect.getclosurevars(fn).nonlocals if inspect.isfunction(fn) else {}
+    except (TypeError, ValueError):
+        closure = {}
     sources = notebook_sources(fn)
     if name == "<lambda>":
         source = _lambda_source(fn)
         if source is None:
             return [Finding("a lambda whose source cannot be read", "unreadable:source", "its code could not be read")]
-        return find_delegations([*sources, _live_imports(fn), source], "_lambda_", forbidden)
+        return find_delegations([*sources, _live_imports([source], {**namespace, **closure}), source], "_lambda_", forbidden)
     if name not in read_module(sources).bindings:
-        try:
-            sources += [_live_imports(fn), textwrap.dedent(inspect.getsource(fn))]
-        except (OSError, TypeError):
-            pass
+        cells = _defining_cells(fn)
+        sources += [_live_imports(cells, {**namespace, **closure}), *cells]
     return find_delegations(sources, name, forbidden)
-
-
-def _live_imports(fn: Callable) -> str:
-    """Import lines for the modules, functions and classes a function (nested in another, say) sees by name."""
-    try:
-        seen = inspect.getclosurevars(fn)
-    except (TypeError, ValueError):
-        return ""
-    lines = []
-    for name, value in {**seen.globals, **seen.nonlocals}.items():
-        if inspect.ismodule(value):
-            lines.append(f"import {value.__name__} as {name}")
-        elif (inspect.isroutine(value) or inspect.isclass(value)) and "<" not in getattr(value, "__qualname__", "<"):
-            module = getattr(value, "__module__", None)
-            if module and module != getattr(fn, "__module__", None):
-                lines.append(f"from {module} import {value.__qualname__.split('.')[0]} as {name}")
-    return "\n".join(lines)
 
 
 TAUGHT_CASE = "taught code: no ready-made answer"
