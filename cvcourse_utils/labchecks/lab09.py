@@ -20,7 +20,7 @@ from cvcourse_utils.checking import Case, CheckFailed, Task, close
 
 # --------------------------------------------------------------------------- the networks the checks use
 
-KINDS = ("small_cnn", "resnet")
+KINDS = ("small_cnn", "small_cnn_bn", "resnet")
 
 
 def probe_model(kind: str, width: int, seed: int):
@@ -32,8 +32,8 @@ def probe_model(kind: str, width: int, seed: int):
     torch.manual_seed(seed)
     if kind == "small_cnn":
         model = SmallCNN(3, 5, batchnorm=False, width=width)
-    elif kind == "resnet":
-        model = CifarResNet(3, 5, blocks=(1, 1, 1), width=width)
+    elif kind in ("small_cnn_bn", "resnet"):
+        model = SmallCNN(3, 5, width=width) if kind == "small_cnn_bn" else CifarResNet(3, 5, blocks=(1, 1, 1), width=width)
         g = torch.Generator().manual_seed(seed)
         for m in model.modules():  # non-trivial BatchNorm statistics, so eval mode matters
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -154,24 +154,70 @@ def _map_shape(args) -> tuple:
 # --------------------------------------------------------------------------- class visualisation (property)
 
 
+VIS_L2 = 0.01  # the deterministic run: the L2 term alone, no jitter, no blur
+
+
+def _plain_ascent(model, target: int, steps: int, *, l2: float, size: int = 32, lr: float = 0.05):
+    """Adam on ``-s_t(x) + l2 ||x - 0.5||^2`` from grey, clamped to [0, 1] after every step (no jitter, no blur)."""
+    import torch
+
+    image = torch.full((1, 3, size, size), 0.5, requires_grad=True)
+    optimizer = torch.optim.Adam([image], lr=lr)
+    for _ in range(steps):
+        loss = -model(image)[0, target] + l2 * (image - 0.5).pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
+    return image.detach()[0]
+
+
+def high_frequency(image) -> float:
+    """Mean squared difference between neighbouring pixels (what blur and the L2 pull keep small)."""
+    image = np.asarray(image, dtype=np.float64)
+    return float(np.mean(np.diff(image, axis=-1) ** 2) + np.mean(np.diff(image, axis=-2) ** 2))
+
+
+def _visualised(fn, model, target: int, steps: int, seed: int, **options):
+    import torch
+
+    torch.manual_seed(seed)
+    image = fn(model, int(target), steps, **options)
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"class_visualisation must return a torch tensor (3, 32, 32), got {type(image).__name__}")
+    return image.detach().float()
+
+
 def run_class_visualisation(fn, args):
+    """Three runs: the defaults under seeds 1 and 2 (jitter is random, so they differ), and one with
+    ``jitter=0, blur_every=0, l2=VIS_L2`` (deterministic: plain Adam on the regularised objective)."""
     import torch
 
     target, steps = args
     model, _, _ = trained_probe(0)
-    torch.manual_seed(1)
-    image = fn(model, int(target), steps)
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"class_visualisation must return a torch tensor (3, 32, 32), got {type(image).__name__}")
-    image = image.detach().float()
+    image = _visualised(fn, model, target, steps, 1)
+    other = _visualised(fn, model, target, steps, 2)
+    fixed = _visualised(fn, model, target, steps, 0, jitter=0, blur_every=0, l2=VIS_L2)
     with torch.no_grad():
         probs = torch.softmax(model(image.reshape(1, *image.shape[-3:])), dim=1)[0] if image.numel() == 3 * 32 * 32 \
             else torch.zeros(5)
     return {"shape": list(image.shape), "min": float(image.min()), "max": float(image.max()),
-            "target_probability": float(probs[int(target)]), "predicted": int(probs.argmax())}
+            "target_probability": float(probs[int(target)]), "predicted": int(probs.argmax()),
+            "seed_difference": float((image - other).abs().max()) if image.shape == other.shape else 1.0,
+            "high_frequency": high_frequency(image), "fixed": fixed}
+
+
+def class_visualisation_reference(target, steps):
+    """Plain ascent (no regulariser) for the high-frequency bar, and the deterministic run's expected image."""
+    model, _, _ = trained_probe(0)
+    plain = _plain_ascent(model, int(target), steps, l2=0.0)
+    return {"plain_high_frequency": high_frequency(plain), "fixed": _plain_ascent(model, int(target), steps, l2=VIS_L2)}
 
 
 CLASS_VIS_BAR = 0.9
+SMOOTHER = 0.8     # the regularised image's high-frequency energy, at most this share of plain ascent's
+FIXED_ATOL = 0.02  # mean |difference| from the deterministic reference (a wrong objective differs by ~0.2)
 
 
 def compare_class_visualisation(actual, expected, args) -> None:
@@ -185,6 +231,23 @@ def compare_class_visualisation(actual, expected, args) -> None:
     if p < CLASS_VIS_BAR:
         raise CheckFailed(f"after {steps} steps the model gives class {target} probability {p:.3f} (predicts class "
                           f"{int(actual['predicted'])}); it should be >= {CLASS_VIS_BAR}")
+    fixed, want = np.asarray(actual["fixed"], dtype=np.float64), np.asarray(expected["fixed"], dtype=np.float64)
+    if fixed.shape != want.shape:
+        raise CheckFailed(f"with jitter=0, blur_every=0, l2={VIS_L2} the image must have shape {want.shape}, got {fixed.shape}")
+    gap = float(np.abs(fixed - want).mean())
+    if gap > FIXED_ATOL:
+        raise CheckFailed(f"with jitter=0, blur_every=0 and l2={VIS_L2} (nothing random), the result should be Adam "
+                          f"(lr={0.05}) on -s_t(x) + l2 * ||x - 0.5||^2 from a grey image, clamped to [0, 1] after each step; "
+                          f"it differs from that by {gap:.3f} per pixel on average (tolerance {FIXED_ATOL}): start from grey, "
+                          "add the L2 term and climb the target's score")
+    if float(actual["seed_difference"]) < 0.01:
+        raise CheckFailed("two runs under different seeds (torch.manual_seed 1 and 2) gave the same image: shift the image "
+                          "by a random amount (up to `jitter` pixels, torch.randint and torch.roll) at every step")
+    hf, plain = float(actual["high_frequency"]), float(expected["plain_high_frequency"])
+    if hf > SMOOTHER * plain:
+        raise CheckFailed(f"the image is as noisy as plain gradient ascent (mean squared neighbour difference {hf:.3f}, "
+                          f"plain ascent {plain:.3f}; the regularised image should be <= {SMOOTHER:.0%} of it): apply the "
+                          "L2 pull, the jitter and a light Gaussian blur every `blur_every` steps")
 
 
 # --------------------------------------------------------------------------- FGSM and the accuracy under attack
@@ -317,9 +380,13 @@ def compare_targeted_attack(actual, expected, args) -> None:
 # --------------------------------------------------------------------------- one step of adversarial training
 
 
-def training_inputs(rng: np.random.Generator, width: int, seed: int, n: int, eps: float, lr: float) -> tuple:
+def training_inputs(rng: np.random.Generator, width: int, seed: int, n: int, eps: float, lr: float, steps: int = 2,
+                    kind: str = "small_cnn_bn") -> tuple:
+    """A SmallCNN with BatchNorm (non-trivial running statistics) and ``steps`` training steps on the same batch:
+    the FGSM images must come from eval mode (running statistics) and the update from train mode (batch
+    statistics, which also moves the running ones once per step)."""
     images = rng.random((n, 3, 32, 32)).astype(np.float32)
-    return ("small_cnn", width, seed, images, rng.integers(0, 5, size=n).astype(np.int64), float(eps), float(lr))
+    return (kind, width, seed, images, rng.integers(0, 5, size=n).astype(np.int64), float(eps), float(lr), int(steps))
 
 
 def _flat_parameters(model):
@@ -328,33 +395,78 @@ def _flat_parameters(model):
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
+def _running_statistics(model):
+    import torch
+
+    stats = [b.detach().double().reshape(-1) for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var"))]
+    return torch.cat(stats) if stats else torch.zeros(0, dtype=torch.float64)
+
+
 def run_adversarial_training_step(fn, args):
     import torch
 
     model, x, y = _tensors(args[:5])
-    eps, lr = args[5:]
+    eps, lr, steps = args[5:]
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    loss = fn(model, optimizer, x, y, eps)
-    return {"loss": float(loss), "parameters": _flat_parameters(model)}
+    modes = []  # model.training at each forward pass, in order
+    hook = model.register_forward_pre_hook(lambda module, inputs: modes.append(bool(module.training)))
+    try:
+        losses = [float(fn(model, optimizer, x, y, eps)) for _ in range(steps)]
+    finally:
+        hook.remove()
+    return {"loss": np.array(losses), "parameters": _flat_parameters(model), "running_statistics": _running_statistics(model),
+            "modes": np.array(modes, dtype=bool)}
 
 
-def adversarial_training_step_reference(kind, width, seed, images, labels, eps, lr):
-    """FGSM images from the current model, then one SGD step on their mean cross-entropy; the loss before the step."""
+def adversarial_training_step_reference(kind, width, seed, images, labels, eps, lr, steps):
+    """Each step: FGSM images from the current model in eval mode, then one SGD step on their mean cross-entropy in
+    train mode; the losses before each step, the parameters and BatchNorm's running statistics after the last."""
     import torch
     import torch.nn.functional as F
 
     model, x, y = _tensors((kind, width, seed, images, labels))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    x_adv = (x + eps * _input_gradient(model, x, y).sign()).clamp(0, 1)
-    model.train()
-    optimizer.zero_grad()
-    loss = F.cross_entropy(model(x_adv), y)
-    loss.backward()
-    optimizer.step()
-    return {"loss": float(loss.detach()), "parameters": _flat_parameters(model)}
+    losses = []
+    for _ in range(steps):
+        model.eval()
+        x_adv = (x + eps * _input_gradient(model, x, y).sign()).clamp(0, 1)
+        model.train()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x_adv), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return {"loss": np.array(losses), "parameters": _flat_parameters(model), "running_statistics": _running_statistics(model)}
+
+
+_close_training = close(atol=1e-5, rtol=1e-4)
+
+
+def compare_adversarial_training_step(actual, expected, args) -> None:
+    steps = int(args[7])
+    modes = [bool(m) for m in np.asarray(actual.get("modes", []), dtype=bool).reshape(-1)]
+    if True not in modes:
+        raise CheckFailed("the model was never in train mode during a forward pass: call model.train() before the training "
+                          "forward (BatchNorm must use the batch's statistics there)")
+    if steps > 1 and False not in modes[modes.index(True):]:
+        raise CheckFailed(f"in {steps} steps in a row, the model stayed in train mode after the first training forward: "
+                          "call model.eval() before crafting the FGSM images (the previous step left it in train mode)")
+    got, want = np.asarray(actual["running_statistics"], np.float64), np.asarray(expected["running_statistics"], np.float64)
+    if got.shape == want.shape and not np.allclose(got, want, atol=1e-5, rtol=1e-4):
+        raise CheckFailed("BatchNorm's running statistics differ from the expected ones: they must move only in the one "
+                          "training forward of each step (FGSM in eval mode, the update in train mode)")
+    _close_training({k: actual[k] for k in ("loss", "parameters", "running_statistics")}, expected, args)
 
 
 # --------------------------------------------------------------------------- the tasks
+
+#: What an answer may not call (cvcourse_utils.taught): the course's Captum wrapper and Captum itself for the maps
+#: (show_heatmaps, in the same module, stays allowed: the lab plots with it), and the course's attacks
+#: (fgsm, pgd, robust_accuracy, adversarial_fit) with every attack library for the rest.
+ATTRIBUTION = ("cvcourse_utils.attribution.attribution_map", "cvcourse_utils.attribution._attribution_map", "captum")
+ATTACKS = ("cvcourse_utils.adversarial", "captum", "torchattacks", "foolbox", "advertorch", "art.attacks", "art.defences")
+FEATURE_VISUALISATION = ("captum", "lucent", "cvcourse_utils.attribution.attribution_map",
+                         "cvcourse_utils.attribution._attribution_map")
 
 TASKS = (
     Task(
@@ -368,6 +480,8 @@ TASKS = (
         reference=saliency_reference,
         compare=close(atol=1e-6, rtol=1e-5, dtype="float32", shape=_map_shape),
         call=run_saliency_map,
+        forbidden=ATTRIBUTION,
+        by_hand='take the gradient of the target score with respect to the pixels yourself (torch.autograd.grad)',
     ),
     Task(
         name="occlusion_map",
@@ -381,6 +495,8 @@ TASKS = (
         reference=occlusion_reference,
         compare=close(atol=1e-6, rtol=1e-5, dtype="float32", shape=_map_shape),
         call=run_occlusion_map,
+        forbidden=ATTRIBUTION,
+        by_hand='slide the patch over the images and average the score drops yourself',
     ),
     Task(
         name="grad_cam",
@@ -393,16 +509,21 @@ TASKS = (
         reference=grad_cam_reference,
         compare=close(atol=1e-6, rtol=1e-5, dtype="float32", shape=_map_shape),
         call=run_grad_cam,
+        forbidden=ATTRIBUTION,
+        by_hand="weigh the layer's activations by their mean gradient yourself (a forward hook and torch.autograd.grad)",
     ),
     Task(
         name="class_visualisation",
         function="class_visualisation",
         cases=(
-            Case("class 3 (star), 60 steps, on a small trained CNN", lambda rng: (3, 60)),
+            Case("class 3 (star), 60 steps, on a small trained CNN (seeds 1 and 2, and once with jitter=0, blur_every=0, "
+                 "l2=0.01)", lambda rng: (3, 60)),
         ),
-        reference=None,
+        reference=class_visualisation_reference,
         compare=compare_class_visualisation,
         call=run_class_visualisation,
+        forbidden=FEATURE_VISUALISATION,
+        by_hand='write the regularised gradient ascent on the image yourself (Adam, L2, jitter, blur)',
     ),
     Task(
         name="fgsm_attack",
@@ -415,6 +536,8 @@ TASKS = (
         reference=fgsm_reference,
         compare=compare_fgsm,
         call=run_fgsm_attack,
+        forbidden=ATTACKS,
+        by_hand='take the signed-gradient step yourself (torch.autograd.grad, sign, clamp)',
     ),
     Task(
         name="accuracy_under_attack",
@@ -427,6 +550,8 @@ TASKS = (
         reference=accuracy_under_attack_reference,
         compare=close(atol=0.02, rtol=0, dtype="floating"),
         call=run_accuracy_under_attack,
+        forbidden=ATTACKS,
+        by_hand='measure the accuracy on the images of your own fgsm_attack',
     ),
     Task(
         name="targeted_attack",
@@ -438,15 +563,20 @@ TASKS = (
         reference=None,
         compare=compare_targeted_attack,
         call=run_targeted_attack,
+        forbidden=ATTACKS,
+        by_hand='write the projected signed-gradient steps toward the target class yourself',
     ),
     Task(
         name="adversarial_training_step",
         function="adversarial_training_step",
         cases=(
-            Case("SmallCNN (width 4), 8 images, eps = 8/255, SGD lr 0.1", lambda rng: training_inputs(rng, 4, 0, 8, 8 / 255, 0.1)),
+            Case("SmallCNN with BatchNorm (width 4), 8 images, eps = 8/255, SGD lr 0.1, two steps in a row",
+                 lambda rng: training_inputs(rng, 4, 0, 8, 8 / 255, 0.1)),
         ),
         reference=adversarial_training_step_reference,
-        compare=close(atol=1e-5, rtol=1e-4),
+        compare=compare_adversarial_training_step,
         call=run_adversarial_training_step,
+        forbidden=ATTACKS,
+        by_hand='craft the FGSM images (your fgsm_attack, in eval mode) and take the training step (in train mode) yourself',
     ),
 )
