@@ -197,7 +197,7 @@ class PatchLinear(nn.Module):
 def test_build_vit_refuses_a_model_without_attention_or_class_token():
     task = _task("build_vit")
     wiring = task.cases[1]  # wiring only: fast
-    with pytest.raises(CheckFailed, match="blocks"):
+    with pytest.raises(CheckFailed, match="blocks|position"):
         _run(task, wiring, PatchLinear)
     with pytest.raises(CheckFailed, match="class token"):
         _run(task, wiring, lambda *a: _solution_vit(*a, wrong="mean_pool"))

@@ -620,7 +620,7 @@ TASKS = (
             Case("12 images, three classes, 'a {} shape'", lambda rng: (1, 12, ("star", "circle", "cross"), "a {} shape")),
             Case("20 images, five shapes whose text embeddings differ in length (0.1x to 20x): normalise them",
                  lambda rng: (4, 20, ("circle", "square", "triangle", "star", "cross"), "a photo of a {}",
-                              (20.0, 0.1, 1.0, 0.3, 5.0))),
+                              (5.0, 20.0, 0.1, 3.0, 0.3))),
         ),
         reference=_zero_shot_reference,
         compare=equal(),
