@@ -119,6 +119,7 @@ MORE = [  # (task, shortcut cell): each refused by check
     ("recall_at_k", "import numpy as np\nfrom sklearn.metrics import pairwise_distances_argmin\n\n"
                     "def recall_at_k(query, query_labels, gallery, gallery_labels, ks):\n"
                     "    return np.array([(gallery_labels[pairwise_distances_argmin(query, gallery)] == query_labels).mean()])\n"),
+    ("network_flops", "def network_flops(model, input_shape):\n    return counted_flops(model, input_shape)\n"),  # the lab's own
     ("conv_flops", "from torch import nn\n\ndef conv_flops(in_channels, out_channels, kernel_size, stride, padding, groups, bias, height, width):\n"
                    "    layer = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)\n"
                    "    h = (height + 2 * padding - kernel_size) // stride + 1\n"
@@ -209,3 +210,36 @@ def test_linear_probe_kept_in_eval_mode_passes():
     for case in cases:
         result = checking.run_case(task, _probe_frozen, case)
         assert result.passed, result
+
+
+# --------------------------------------------------------------------------- honest answers stay unflagged
+
+HONEST = [  # (task, function, cell): other ways of writing the task by hand, with the building blocks it needs
+    ("squeeze_excitation", "SqueezeExcitation",
+     "import torch\nfrom torch import nn\n\nclass SqueezeExcitation(nn.Module):\n"
+     "    def __init__(self, channels, squeeze_channels):\n        super().__init__()\n"
+     "        self.fc1, self.fc2 = nn.Linear(channels, squeeze_channels), nn.Linear(squeeze_channels, channels)\n"
+     "    def forward(self, x):\n        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3))))))\n"
+     "        return x * s[:, :, None, None]\n"),
+    ("triplet_loss", "triplet_loss",
+     "import torch.nn.functional as F\n\ndef triplet_loss(anchor, positive, negative, margin=1.0):\n"
+     "    return F.relu(F.pairwise_distance(anchor, positive, eps=0) - F.pairwise_distance(anchor, negative, eps=0) + margin).mean()\n"),
+    ("recall_at_k", "recall_at_k",
+     "import numpy as np\nimport torch\n\ndef recall_at_k(query, query_labels, gallery, gallery_labels, ks):\n"
+     "    idx = torch.cdist(torch.as_tensor(query), torch.as_tensor(gallery)).topk(max(ks), largest=False).indices.numpy()\n"
+     "    hits = np.asarray(gallery_labels)[idx] == np.asarray(query_labels)[:, None]\n"
+     "    return np.array([hits[:, :k].any(axis=1).mean() for k in ks])\n"),
+    ("network_flops", "network_flops",
+     "import torch\nfrom torch import nn\n\ndef network_flops(model, input_shape):\n    sizes = []\n"
+     "    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() * m.weight[0].numel() * 2))\n"
+     "             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]\n"
+     "    with torch.no_grad():\n        model(torch.zeros(1, *input_shape))\n"
+     "    for h in hooks:\n        h.remove()\n    return sum(sizes)\n"),
+]
+
+
+@pytest.mark.parametrize("task, function, source", HONEST, ids=[t for t, _, _ in HONEST])
+def test_honest_answers_are_not_flagged(task, function, source, given):
+    from cvcourse_utils.taught import find_delegations
+
+    assert find_delegations([*given, source], function, checking.get_task(task).forbidden) == []
