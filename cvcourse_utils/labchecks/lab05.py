@@ -239,29 +239,37 @@ def _probe_backbone(width: int, seed: int):
 
 
 def run_linear_probe_model(fn, args) -> dict:
-    """Build the probe on a small random CifarResNet, run it, take one SGD step; report what changed."""
+    """Build the probe on a small random CifarResNet and train it briefly as ``fit`` does (``model.train()``,
+    then SGD steps on the trainable parameters); report what changed. Everything but the new head must stay
+    as it was: the weights and the buffers too (BatchNorm's running statistics move in training mode)."""
     import torch
     from torch import nn
 
     num_classes, width, seed = args
     backbone = _probe_backbone(width, seed)
-    features_before = {k: v.detach().clone() for k, v in backbone.features.state_dict().items()}
     model = fn(backbone, num_classes)
     if not isinstance(model, nn.Module):
         raise TypeError(f"linear_probe_model must return an nn.Module, got {type(model).__name__}")
-    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
     trainable = [p for p in model.parameters() if p.requires_grad]
-    model.train()
-    logits = model(x)
-    if trainable:
-        optimizer = torch.optim.SGD(trainable, lr=0.1)
-        logits.logsumexp(dim=1).sum().backward()
-        optimizer.step()
+    learns = {id(p) for p in trainable}
+    frozen_before = {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items() if id(v) not in learns}
+    features_before = {k: v.detach().clone() for k, v in backbone.features.state_dict().items()}
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(trainable, lr=0.1) if trainable else None
+    for _ in range(2):  # a short probe training, as fit runs it: training mode, then optimizer steps
+        model.train()
+        logits = model(torch.rand(6, 3, 32, 32, generator=generator))
+        if optimizer is not None:
+            optimizer.zero_grad()
+            logits.logsumexp(dim=1).sum().backward()
+            optimizer.step()
+    after = model.state_dict()
+    moved = [k for k, v in frozen_before.items() if k not in after or not torch.equal(v, after[k])]
     features_after = backbone.features.state_dict()
-    weights_moved = [k for k, v in features_before.items()
-                     if v.is_floating_point() and "running" not in k and not torch.equal(v, features_after[k])]
+    if not moved:  # the features themselves, in case the model holds them elsewhere
+        moved = [f"backbone.features.{k}" for k, v in features_before.items() if not torch.equal(v, features_after[k])]
     return {"output_shape": list(logits.shape), "trainable": sum(p.numel() for p in trainable),
-            "feature_channels": backbone.feature_channels, "backbone_weights_moved": len(weights_moved),
+            "feature_channels": backbone.feature_channels, "frozen_moved": moved,
             "backbone_frozen": all(not p.requires_grad for p in backbone.features.parameters()),
             "head_is_new": bool(model is not backbone or backbone.head[-1].out_features == num_classes)}
 
@@ -278,8 +286,13 @@ def compare_linear_probe_model(actual, expected, args) -> None:
     if int(actual["trainable"]) != want:
         raise CheckFailed(f"{int(actual['trainable']):,} trainable parameters; a linear probe trains only a new "
                           f"nn.Linear({channels}, {num_classes}): {want:,} parameters")
-    if int(actual["backbone_weights_moved"]):
-        raise CheckFailed(f"an SGD step changed {int(actual['backbone_weights_moved'])} tensors of the backbone's features")
+    moved = list(actual["frozen_moved"])
+    if moved:
+        buffers = [k for k in moved if "running_" in k or "num_batches_tracked" in k]
+        why = (" BatchNorm updates its running statistics whenever the model runs in training mode, and fit() calls "
+               "model.train() every epoch: keep the frozen features in eval mode even then." if buffers else "")
+        raise CheckFailed(f"a short probe training (model.train(), two SGD steps) changed {len(moved)} tensors that "
+                          f"should stay frozen, e.g. {', '.join(moved[:3])}; only the new linear head may learn.{why}")
 
 
 def run_finetune_param_groups(fn, args) -> dict:
@@ -365,6 +378,31 @@ def run_recall_at_k(fn, args):
     return np.asarray(fn(query, query_labels, gallery, gallery_labels, ks), dtype=np.float64)
 
 
+# --------------------------------------------------------------------------- what each task must not use
+
+#: ResNet blocks ready-made: the course's own (``PlainBlock`` is a ``BasicBlock``), torchvision's.
+_RESNET_BLOCKS = ("cvcourse_utils.models.BasicBlock", "cvcourse_utils.models.PlainBlock", "cvcourse_utils.models._shortcut",
+                  "torchvision.models", "torchvision.models.resnet.BasicBlock", "torchvision.models.resnet.Bottleneck")
+#: torchvision's ready-made layers (``Conv2dNormActivation``, ``SqueezeExcitation``, ...), under both their names.
+_TORCHVISION_LAYERS = ("torchvision.models", "torchvision.ops.misc", "torchvision.ops.Conv2dNormActivation",
+                       "torchvision.ops.SqueezeExcitation", "torchvision.ops.misc.Conv2dNormActivation",
+                       "torchvision.ops.misc.SqueezeExcitation")
+#: FLOP counters: PyTorch's own and the usual libraries (listed whether or not they are installed).
+_FLOP_COUNTERS = ("torch.utils.flop_counter", "torch.profiler", "torch.autograd.profiler", "torch.autograd.profiler_util",
+                  "fvcore", "thop", "ptflops", "torchinfo", "torchprofile", "torchsummary", "calflops", "deepspeed.profiling")
+#: The triplet loss and the hinge losses that are the same formula once the distances are known.
+_TRIPLET_LOSSES = ("torch.nn.TripletMarginLoss", "torch.nn.TripletMarginWithDistanceLoss",
+                   "torch.nn.functional.triplet_margin_loss", "torch.nn.functional.triplet_margin_with_distance_loss",
+                   "torch.triplet_margin_loss", "torch.nn.MarginRankingLoss", "torch.nn.functional.margin_ranking_loss",
+                   "torch.margin_ranking_loss", "torch.nn.HingeEmbeddingLoss", "torch.nn.functional.hinge_embedding_loss",
+                   "torch.hinge_embedding_loss", "pytorch_metric_learning")
+#: Nearest-neighbour search and retrieval metrics ready-made.
+_NEIGHBOURS = ("sklearn.neighbors", "sklearn.metrics.pairwise_distances_argmin", "sklearn.metrics.pairwise_distances_argmin_min",
+               "scipy.spatial.KDTree", "scipy.spatial.cKDTree", "torchmetrics.retrieval", "torchmetrics.functional.retrieval",
+               "torchmetrics.retrieval.RetrievalRecall", "torchmetrics.functional.retrieval_recall", "faiss",
+               "pytorch_metric_learning")
+
+
 # --------------------------------------------------------------------------- tasks, in notebook order
 
 TASKS = (
@@ -380,6 +418,8 @@ TASKS = (
         reference=_block_expected(reference_basic_block),
         compare=compare_block,
         call=_block_runner(reference_basic_block),
+        forbidden=_RESNET_BLOCKS,
+        by_hand="build the two convolutions, the BatchNorms and the shortcut yourself from nn.Conv2d and nn.BatchNorm2d",
     ),
     Task(
         name="bottleneck_block",
@@ -395,6 +435,8 @@ TASKS = (
         reference=_block_expected(reference_bottleneck_block),
         compare=compare_block,
         call=_block_runner(reference_bottleneck_block),
+        forbidden=_RESNET_BLOCKS,
+        by_hand="build the 1x1, 3x3 and 1x1 convolutions, the BatchNorms and the shortcut yourself from nn.Conv2d and nn.BatchNorm2d",
     ),
     Task(
         name="depthwise_separable_block",
@@ -406,6 +448,8 @@ TASKS = (
         reference=_block_expected(reference_depthwise_separable),
         compare=compare_block,
         call=_block_runner(reference_depthwise_separable),
+        forbidden=_TORCHVISION_LAYERS,
+        by_hand="build the depthwise and pointwise convolutions with their BatchNorms yourself from nn.Conv2d and nn.BatchNorm2d",
     ),
     Task(
         name="squeeze_excitation",
@@ -417,6 +461,8 @@ TASKS = (
         reference=_block_expected(reference_squeeze_excitation),
         compare=compare_block,
         call=_block_runner(reference_squeeze_excitation),
+        forbidden=_TORCHVISION_LAYERS,
+        by_hand="write the squeeze (a mean over the image) and the excitation (fc1, ReLU, fc2, sigmoid gate) yourself",
     ),
     Task(
         name="conv_flops",
@@ -429,6 +475,8 @@ TASKS = (
         ),
         reference=conv_flops_reference,
         compare=equal(),
+        forbidden=("torch.nn.Conv2d", "torch.nn.modules.conv", "torch.nn.functional.conv2d", "torch.conv2d", *_FLOP_COUNTERS),
+        by_hand="work out the output size, the FLOPs and the parameters from the formulas yourself (no layer built, nothing measured)",
     ),
     Task(
         name="network_flops",
@@ -441,6 +489,8 @@ TASKS = (
         reference=network_flops_reference,
         compare=equal(),
         call=run_network_flops,
+        forbidden=_FLOP_COUNTERS,
+        by_hand="count the FLOPs of each nn.Conv2d and nn.Linear yourself, with your conv_flops and forward hooks",
     ),
     Task(
         name="linear_probe_model",
@@ -452,6 +502,9 @@ TASKS = (
         reference=None,
         compare=compare_linear_probe_model,
         call=run_linear_probe_model,
+        forbidden=(),
+        by_hand=("freeze the backbone's features and add the new linear head yourself (a few lines of PyTorch; no library "
+                 "call does it, so only the course's own checks are off limits)"),
     ),
     Task(
         name="finetune_param_groups",
@@ -463,6 +516,9 @@ TASKS = (
         reference=finetune_param_groups_reference,
         compare=close(atol=0.0, rtol=1e-12),
         call=run_finetune_param_groups,
+        forbidden=(),
+        by_hand=("split the parameters into the two groups yourself (no library call does it, so only the course's "
+                 "own checks are off limits)"),
     ),
     Task(
         name="triplet_loss",
@@ -475,6 +531,8 @@ TASKS = (
         reference=triplet_loss_reference,
         compare=close(atol=1e-5, rtol=1e-4),
         call=run_triplet_loss,
+        forbidden=_TRIPLET_LOSSES,
+        by_hand="compute the two distances and the hinge max(0, d(a, p) - d(a, n) + margin) yourself",
     ),
     Task(
         name="recall_at_k",
@@ -488,5 +546,7 @@ TASKS = (
         reference=recall_at_k_reference,
         compare=close(atol=1e-9, rtol=0),
         call=run_recall_at_k,
+        forbidden=_NEIGHBOURS,
+        by_hand="compute the distances, find each query's nearest gallery items and count the hits yourself",
     ),
 )
