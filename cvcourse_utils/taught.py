@@ -506,10 +506,10 @@ def _namespace(fn: Any) -> dict:
     return getattr(sys.modules.get(getattr(fn, "__module__", "") or ""), "__dict__", {})
 
 
-def notebook_sources(fn: Callable) -> list[str]:
-    """The code run before ``fn`` was checked: the kernel's input history in a notebook (IPython's ``In``),
-    else the source of ``fn``'s module."""
-    history = _namespace(fn).get("In")
+def notebook_sources(fn: Callable, caller: dict | None = None) -> list[str]:
+    """The code run before ``fn`` was checked: the kernel's input history in a notebook (IPython's ``In``, from
+    ``caller``'s names or ``fn``'s), else the source of ``fn``'s module."""
+    history = (caller if caller is not None and "In" in caller else _namespace(fn)).get("In")
     if isinstance(history, list) and len(history) > 1 and all(isinstance(s, str) for s in history):
         return history[1:]
     try:
@@ -579,16 +579,23 @@ def _lambda_source(fn: Callable) -> str | None:
     return None
 
 
-def delegations_in_function(fn: Callable, forbidden: Iterable[str]) -> list[Finding]:
+def delegations_in_function(fn: Callable, forbidden: Iterable[str], caller: dict | None = None) -> list[Finding]:
     """:func:`find_delegations` for a live function or class (what ``check`` reads): the notebook's history, or
-    else the cells that defined it with imports for the names they use."""
+    else the cells that defined it with imports for the names they use. ``caller``: the global names of the code
+    that called ``check`` (the notebook), whose ``In`` is the history; by default ``fn``'s own."""
+    forbidden = tuple(forbidden)
     name = getattr(fn, "__name__", "")
     namespace = _namespace(fn)
+    home = _home(fn)
+    if caller is not None and home and getattr(fn, "__module__", None) != caller.get("__name__"):
+        entry = rules_for(forbidden).match(home)  # not defined in the notebook: a library's or the course's own
+        if entry is not None:
+            return [Finding(home, entry, f"the definition of {name}")]
     try:
         closure = inspect.getclosurevars(fn).nonlocals if inspect.isfunction(fn) else {}
     except (TypeError, ValueError):
         closure = {}
-    sources = notebook_sources(fn)
+    sources = notebook_sources(fn, caller)
     if name == "<lambda>":
         source = _lambda_source(fn)
         if source is None:

@@ -176,3 +176,14 @@ def test_aliases_inside_a_function_resolve_and_are_not_modules_passed_on():
     assert any("iou_from_confusion" in str(x) for x in find_delegations(delegated, "f", FORBIDDEN))
     honest = ["import torch", "def f(q, k):\n    F = torch.nn.functional\n    return F.softmax(q @ k.T, -1)"]
     assert find_delegations(honest, "f", FORBIDDEN) == []
+
+
+def test_check_sees_a_library_class_imported_under_the_tasks_name(monkeypatch):
+    task = Task("demo_se", "SqueezeExcitation", (), reference=None, forbidden=("torchvision.ops.misc.SqueezeExcitation",), by_hand="x")
+    real = checking.get_task
+    monkeypatch.setattr(checking, "get_task", lambda name: task if name == task.name else real(name))
+    for history in (["", "from torchvision.ops import SqueezeExcitation"], [""]):  # nbval keeps no history
+        namespace = {"__name__": "__main__", "In": history, "check": check}
+        exec("from torchvision.ops import SqueezeExcitation", namespace)
+        with pytest.raises(CheckFailed, match="ready-made code"):
+            exec("check('demo_se', SqueezeExcitation)", namespace)

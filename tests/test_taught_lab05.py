@@ -147,8 +147,7 @@ def test_more_shortcuts_are_refused(task, source, given):
 
 
 # A library class imported under the task's name, with no def at all: the grader (which reads the merged cells)
-# flags it, but check() reads the class's own module instead of the notebook's cells and lets it pass
-# (cvcourse_utils.taught.delegations_in_function; reported to the lead). Remove the xfail when that is fixed.
+# and check() (which compares where the class is defined with the forbidden list) both flag it.
 IMPORTED_AS_THE_TASK = ("squeeze_excitation", "from torchvision.models.efficientnet import SqueezeExcitation\n")
 
 
@@ -159,7 +158,6 @@ def test_the_grader_flags_a_library_class_imported_as_the_task(given):
     assert find_delegations([*given, source], "SqueezeExcitation", checking.get_task(task).forbidden)
 
 
-@pytest.mark.xfail(strict=True, reason="check() reads a library class bound as the task from the library's source")
 def test_check_refuses_a_library_class_imported_as_the_task(given):
     check_refuses(*IMPORTED_AS_THE_TASK[:1], [*given, IMPORTED_AS_THE_TASK[1]])
 
