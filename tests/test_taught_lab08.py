@@ -99,6 +99,8 @@ MORE = [
     ("nms_by_hand", "import torch\n\ndef nms_by_hand(b, s, t):\n    return torch.ops.torchvision.nms(b, s, t).numpy()"),
     ("nms_by_hand", "from cvcourse_utils.labchecks import lab08\n\ndef nms_by_hand(b, s, t):\n"
                     "    return next(x for x in lab08.TASKS if x.name == 'nms_by_hand').reference(b, s, t)"),
+    ("batched_nms_by_hand", "from cvcourse_utils.detection import decode_one_stage\n\n"
+                            "def batched_nms_by_hand(b, s, l, t):\n    return decode_one_stage(b, iou_threshold=t)"),
     ("batched_nms_by_hand", "from torchvision.ops.boxes import _batched_nms_vanilla\n\n"
                             "def batched_nms_by_hand(b, s, l, t):\n    return _batched_nms_vanilla(b, s, l, t).numpy()"),
     ("batched_nms_by_hand", "import torchvision\n\ndef batched_nms_by_hand(b, s, l, t):\n"

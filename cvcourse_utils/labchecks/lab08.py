@@ -238,8 +238,9 @@ IOU_READY_MADE = (
     "torchvision.ops.complete_box_iou_loss", "torchvision.ops.giou_loss", "torchvision.ops.diou_loss",
     "torchvision.ops.ciou_loss", "torchmetrics.functional.detection", "torchmetrics.detection", "pycocotools",
 )
-#: NMS, ready-made: torchvision's (its compiled kernel too).
-NMS_READY_MADE = ("torchvision.ops.nms", "torchvision.ops.batched_nms", "torchvision._C", "torchvision.extension")
+#: NMS, ready-made: torchvision's (its compiled kernel too), and the course detector's decoding, which runs it.
+NMS_READY_MADE = ("torchvision.ops.nms", "torchvision.ops.batched_nms", "torchvision._C", "torchvision.extension",
+                  "cvcourse_utils.detection.decode_one_stage")
 #: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder.
 DETECTION_MODELS = ("torchvision.models.detection",)
 #: Box formats: converting XYXY to centres and sides is part of encoding.
