@@ -113,6 +113,13 @@ MORE = [
                       "def match_anchors(g, a, high, low):\n    return _match_reference(g, a, high, low)"),
     ("match_anchors", "import numpy as np\nfrom torchvision.ops import box_iou\n\ndef match_anchors(g, a, high, low):\n"
                       "    iou = box_iou(g, a).numpy()\n    m = iou.argmax(0)\n    m[iou.max(0) < low] = -1\n    return m"),
+    ("match_anchors", "import torch\n\ndef match_anchors(g, a, high, low):\n"
+                      "    return rcnn.rpn.proposal_matcher(torch.as_tensor(box_iou_by_hand(g, a))).numpy()"),  # the lab's model
+    ("decode_boxes", "import torch\nfrom cvcourse_utils.backbone import course_backbone\n"
+                     "from cvcourse_utils.detection import faster_rcnn_from_backbone\n\n"
+                     "def decode_boxes(c, a, w=(1.0, 1.0, 1.0, 1.0)):\n"
+                     "    coder = faster_rcnn_from_backbone(course_backbone()).rpn.box_coder\n    coder.weights = w\n"
+                     "    return coder.decode_single(torch.as_tensor(c), torch.as_tensor(a)).numpy()"),
     ("encode_boxes", "import torch\nfrom torchvision.models.detection._utils import BoxCoder\n\n"
                      "def encode_boxes(b, a, w=(1.0, 1.0, 1.0, 1.0)):\n    return BoxCoder(w).encode_single(b, a).numpy()"),
     ("encode_boxes", "import numpy as np\nimport torch\nfrom torchvision.ops import box_convert\n\n"

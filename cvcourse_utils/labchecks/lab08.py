@@ -241,8 +241,10 @@ IOU_READY_MADE = (
 #: NMS, ready-made: torchvision's (its compiled kernel too), and the course detector's decoding, which runs it.
 NMS_READY_MADE = ("torchvision.ops.nms", "torchvision.ops.batched_nms", "torchvision._C", "torchvision.extension",
                   "cvcourse_utils.detection.decode_one_stage")
-#: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder.
-DETECTION_MODELS = ("torchvision.models.detection",)
+#: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder (so do
+#: the course's builders of them: ``model.rpn.box_coder``).
+DETECTION_MODELS = ("torchvision.models.detection", "cvcourse_utils.detection.faster_rcnn_from_backbone",
+                    "cvcourse_utils.detection.mask_rcnn_from_backbone")
 #: Box formats: converting XYXY to centres and sides is part of encoding.
 BOX_CONVERSION = ("torchvision.ops.box_convert", "torchvision.ops._box_convert")
 #: AP and mAP, ready-made: torchmetrics (MeanAveragePrecision, average_precision), pycocotools' COCOeval,
