@@ -96,6 +96,7 @@ MORE = [
                         "    inter, union = _loss_inter_union(a[:, None].expand(-1, len(b), 4), b[None].expand(len(a), -1, 4))\n"
                         "    return inter / union"),
     ("box_iou_by_hand", "from cvcourse_utils.labchecks.lab08 import _box_iou_reference as box_iou_by_hand"),
+    ("box_iou_by_hand", "def box_iou_by_hand(a, b):\n    return rcnn.rpn.box_similarity(a, b).numpy()"),  # the lab's model
     ("nms_by_hand", "import torch\n\ndef nms_by_hand(b, s, t):\n    return torch.ops.torchvision.nms(b, s, t).numpy()"),
     ("nms_by_hand", "from cvcourse_utils.labchecks import lab08\n\ndef nms_by_hand(b, s, t):\n"
                     "    return next(x for x in lab08.TASKS if x.name == 'nms_by_hand').reference(b, s, t)"),

@@ -229,6 +229,9 @@ def compare_scalar(atol: float, what: str):
 
 # --------------------------------------------------------------------------- what each task must write itself
 
+#: The course's builders of torchvision's two-stage models: what they return holds every box op of this lab
+#: (``model.rpn.box_similarity`` is ``box_iou``, ``model.rpn.box_coder`` a BoxCoder, ...), so no task may reach them.
+MODEL_BUILDERS = ("cvcourse_utils.detection.faster_rcnn_from_backbone", "cvcourse_utils.detection.mask_rcnn_from_backbone")
 #: Box IoU, ready-made: torchvision's (and its IoU-based losses, which hold intersection and union), torchmetrics',
 #: pycocotools' ``mask.iou``. Every later task says "with your IoU", so it is forbidden in all of them.
 IOU_READY_MADE = (
@@ -237,14 +240,13 @@ IOU_READY_MADE = (
     "torchvision.ops.generalized_box_iou_loss", "torchvision.ops.distance_box_iou_loss",
     "torchvision.ops.complete_box_iou_loss", "torchvision.ops.giou_loss", "torchvision.ops.diou_loss",
     "torchvision.ops.ciou_loss", "torchmetrics.functional.detection", "torchmetrics.detection", "pycocotools",
+    *MODEL_BUILDERS,
 )
 #: NMS, ready-made: torchvision's (its compiled kernel too), and the course detector's decoding, which runs it.
 NMS_READY_MADE = ("torchvision.ops.nms", "torchvision.ops.batched_nms", "torchvision._C", "torchvision.extension",
                   "cvcourse_utils.detection.decode_one_stage")
-#: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder (so do
-#: the course's builders of them: ``model.rpn.box_coder``).
-DETECTION_MODELS = ("torchvision.models.detection", "cvcourse_utils.detection.faster_rcnn_from_backbone",
-                    "cvcourse_utils.detection.mask_rcnn_from_backbone")
+#: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder.
+DETECTION_MODELS = ("torchvision.models.detection",)
 #: Box formats: converting XYXY to centres and sides is part of encoding.
 BOX_CONVERSION = ("torchvision.ops.box_convert", "torchvision.ops._box_convert")
 #: AP and mAP, ready-made: torchmetrics (MeanAveragePrecision, average_precision), pycocotools' COCOeval,
@@ -306,7 +308,7 @@ TASKS = (
         ),
         reference=_grid_anchors_reference,
         compare=close(atol=1e-4, rtol=0, dtype="floating"),
-        forbidden=(*DETECTION_MODELS, "cvcourse_utils.detection.location_centres"),
+        forbidden=(*DETECTION_MODELS, *MODEL_BUILDERS, "cvcourse_utils.detection.location_centres"),
         by_hand="build the anchor grid yourself: base anchors of each size and ratio, shifted to every cell",
     ),
     Task(
@@ -330,7 +332,7 @@ TASKS = (
         ),
         reference=_encode_reference,
         compare=close(atol=1e-9, rtol=1e-9, dtype="float64"),
-        forbidden=(*DETECTION_MODELS, *BOX_CONVERSION, "cvcourse_utils.detection.encode_boxes", "cvcourse_utils.detection.decode_boxes"),
+        forbidden=(*DETECTION_MODELS, *MODEL_BUILDERS, *BOX_CONVERSION, "cvcourse_utils.detection.encode_boxes", "cvcourse_utils.detection.decode_boxes"),
         by_hand="compute the offsets (tx, ty, tw, th) yourself, from centres and sides",
     ),
     Task(
@@ -342,7 +344,7 @@ TASKS = (
         ),
         reference=_decode_reference,
         compare=close(atol=1e-9, rtol=1e-9, dtype="float64"),
-        forbidden=(*DETECTION_MODELS, *BOX_CONVERSION, "cvcourse_utils.detection.encode_boxes", "cvcourse_utils.detection.decode_boxes"),
+        forbidden=(*DETECTION_MODELS, *MODEL_BUILDERS, *BOX_CONVERSION, "cvcourse_utils.detection.encode_boxes", "cvcourse_utils.detection.decode_boxes"),
         by_hand="turn the offsets back into boxes yourself (with the clamp before exp)",
     ),
     Task(
