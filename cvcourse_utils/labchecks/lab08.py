@@ -5,6 +5,9 @@ float64; anchors against torchvision's ``AnchorGenerator``, anchor matching agai
 ``Matcher`` of torchvision's detection models and box encoding against their ``BoxCoder``; AP and
 mAP against torchmetrics' ``MeanAveragePrecision`` with the pycocotools backend (COCO's
 101-point interpolated AP, at most 100 detections per image, a detection matches when IoU >= t).
+
+Each task forbids those references (and ``cvcourse_utils.detection``'s own encoding and evaluation helpers):
+an answer that reaches one earns 0 (``cvcourse_utils.taught``).
 """
 from __future__ import annotations
 
@@ -224,6 +227,37 @@ def compare_scalar(atol: float, what: str):
     return compare
 
 
+# --------------------------------------------------------------------------- what each task must write itself
+
+#: The course's builders of torchvision's two-stage models: what they return holds every box op of this lab
+#: (``model.rpn.box_similarity`` is ``box_iou``, ``model.rpn.box_coder`` a BoxCoder, ...), so no task may reach them.
+MODEL_BUILDERS = ("cvcourse_utils.detection.faster_rcnn_from_backbone", "cvcourse_utils.detection.mask_rcnn_from_backbone")
+#: Box IoU, ready-made: torchvision's (and its IoU-based losses, which hold intersection and union), torchmetrics',
+#: pycocotools' ``mask.iou``. Every later task says "with your IoU", so it is forbidden in all of them.
+IOU_READY_MADE = (
+    "torchvision.ops.boxes", "torchvision.ops.box_iou", "torchvision.ops.generalized_box_iou",
+    "torchvision.ops.distance_box_iou", "torchvision.ops.complete_box_iou", "torchvision.ops._utils",
+    "torchvision.ops.generalized_box_iou_loss", "torchvision.ops.distance_box_iou_loss",
+    "torchvision.ops.complete_box_iou_loss", "torchvision.ops.giou_loss", "torchvision.ops.diou_loss",
+    "torchvision.ops.ciou_loss", "torchmetrics.functional.detection", "torchmetrics.detection", "pycocotools",
+    *MODEL_BUILDERS,
+)
+#: NMS, ready-made: torchvision's (its compiled kernel too), and the course detector's decoding, which runs it.
+NMS_READY_MADE = ("torchvision.ops.nms", "torchvision.ops.batched_nms", "torchvision._C", "torchvision.extension",
+                  "cvcourse_utils.detection.decode_one_stage")
+#: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder.
+DETECTION_MODELS = ("torchvision.models.detection",)
+#: Box formats: converting XYXY to centres and sides is part of encoding.
+BOX_CONVERSION = ("torchvision.ops.box_convert", "torchvision.ops._box_convert")
+#: AP and mAP, ready-made: torchmetrics (MeanAveragePrecision, average_precision), pycocotools' COCOeval,
+#: scikit-learn's average_precision_score / precision_recall_curve, and the lecture's evaluation helpers.
+AP_READY_MADE = (
+    "torchmetrics", "pycocotools", "sklearn.metrics", "cvcourse_utils.detection.greedy_match",
+    "cvcourse_utils.detection.precision_recall", "cvcourse_utils.detection.interpolated_ap",
+    "cvcourse_utils.detection.torchmetrics_map",
+)
+
+
 TASKS = (
     Task(
         name="box_iou_by_hand",
@@ -235,6 +269,8 @@ TASKS = (
         ),
         reference=_box_iou_reference,
         compare=close(atol=1e-10, rtol=0, dtype="float64", shape=lambda args: (len(args[0]), len(args[1]))),
+        forbidden=IOU_READY_MADE,
+        by_hand="compute the pairwise IoU yourself, by broadcasting corners and areas",
     ),
     Task(
         name="nms_by_hand",
@@ -245,6 +281,8 @@ TASKS = (
         ),
         reference=_nms_reference,
         compare=equal(dtype="integer"),
+        forbidden=(*NMS_READY_MADE, *IOU_READY_MADE),
+        by_hand="write greedy NMS yourself (with your box_iou_by_hand)",
     ),
     Task(
         name="batched_nms_by_hand",
@@ -257,6 +295,8 @@ TASKS = (
         ),
         reference=_batched_nms_reference,
         compare=equal(dtype="integer"),
+        forbidden=(*NMS_READY_MADE, *IOU_READY_MADE),
+        by_hand="write class-aware NMS yourself, with your nms_by_hand",
     ),
     Task(
         name="grid_anchors",
@@ -268,6 +308,8 @@ TASKS = (
         ),
         reference=_grid_anchors_reference,
         compare=close(atol=1e-4, rtol=0, dtype="floating"),
+        forbidden=(*DETECTION_MODELS, *MODEL_BUILDERS, "cvcourse_utils.detection.location_centres"),
+        by_hand="build the anchor grid yourself: base anchors of each size and ratio, shifted to every cell",
     ),
     Task(
         name="match_anchors",
@@ -278,6 +320,8 @@ TASKS = (
         ),
         reference=_match_reference,
         compare=equal(dtype="integer", shape=lambda args: (len(args[1]),)),
+        forbidden=(*DETECTION_MODELS, *IOU_READY_MADE),
+        by_hand="match anchors to boxes yourself, with your IoU and the two thresholds",
     ),
     Task(
         name="encode_boxes",
@@ -288,6 +332,8 @@ TASKS = (
         ),
         reference=_encode_reference,
         compare=close(atol=1e-9, rtol=1e-9, dtype="float64"),
+        forbidden=(*DETECTION_MODELS, *MODEL_BUILDERS, *BOX_CONVERSION, "cvcourse_utils.detection.encode_boxes", "cvcourse_utils.detection.decode_boxes"),
+        by_hand="compute the offsets (tx, ty, tw, th) yourself, from centres and sides",
     ),
     Task(
         name="decode_boxes",
@@ -298,6 +344,8 @@ TASKS = (
         ),
         reference=_decode_reference,
         compare=close(atol=1e-9, rtol=1e-9, dtype="float64"),
+        forbidden=(*DETECTION_MODELS, *MODEL_BUILDERS, *BOX_CONVERSION, "cvcourse_utils.detection.encode_boxes", "cvcourse_utils.detection.decode_boxes"),
+        by_hand="turn the offsets back into boxes yourself (with the clamp before exp)",
     ),
     Task(
         name="average_precision",
@@ -308,6 +356,8 @@ TASKS = (
         ),
         reference=_ap_reference,
         compare=compare_scalar(1e-3, "average_precision"),
+        forbidden=(*AP_READY_MADE, *IOU_READY_MADE),
+        by_hand="match detections, build the precision-recall curve and average its envelope at 101 recalls yourself",
     ),
     Task(
         name="mean_average_precision",
@@ -317,5 +367,7 @@ TASKS = (
         ),
         reference=_map_reference,
         compare=close(atol=1e-3, rtol=0, dtype="floating", shape=(2,)),
+        forbidden=(*AP_READY_MADE, *IOU_READY_MADE),
+        by_hand="average your average_precision over classes and IoU thresholds yourself",
     ),
 )
