@@ -76,6 +76,9 @@ OTHER_SHORTCUTS = {  # further ways to the same answers, each read as delegated
         "import torch\ndef bilinear_kernel(factor):\n    return torch.nn.Upsample(scale_factor=factor, mode='bilinear')(torch.ones(1, 1, 3, 3))",
         "from torchvision.transforms.v2.functional import resize\ndef bilinear_kernel(factor):\n    return resize(None, [factor])",
         "import scipy.ndimage\ndef bilinear_kernel(factor):\n    return scipy.ndimage.zoom([[1.0]], factor, order=1)",
+        "import torch\nfrom cvcourse_utils.datasets.base import resize_images\ndef bilinear_kernel(factor):\n"
+        "    return resize_images(torch.eye(1)[None, None], 3 * factor)",
+        "from scipy.ndimage import map_coordinates\ndef bilinear_kernel(factor):\n    return map_coordinates([[1.0]], [[0.5]], order=1)",
     ],
     "segmentation_confusion": [
         "import numpy as np\ndef segmentation_confusion(pred, target, num_classes, ignore_index=255):\n"
@@ -86,6 +89,10 @@ OTHER_SHORTCUTS = {  # further ways to the same answers, each read as delegated
         "    return torchmetrics.functional.confusion_matrix(pred, target, 'multiclass', num_classes=num_classes)",
         "from scipy.sparse import coo_matrix\ndef segmentation_confusion(pred, target, num_classes, ignore_index=255):\n"
         "    return coo_matrix((target * 0 + 1, (target, pred))).toarray()",
+        "import torch\ndef segmentation_confusion(pred, target, num_classes, ignore_index=255):\n"
+        "    return torch.sparse_coo_tensor(torch.stack([target, pred]), torch.ones(target.numel())).to_dense()",
+        "from scipy.stats.contingency import crosstab\ndef segmentation_confusion(pred, target, num_classes, ignore_index=255):\n"
+        "    return crosstab(target.ravel(), pred.ravel()).count",
     ],
     "iou_per_class": [
         "from sklearn.metrics import jaccard_score\ndef iou_per_class(confusion):\n    return jaccard_score(confusion, confusion, average=None)",

@@ -341,18 +341,21 @@ CONV_TRANSPOSE_FORBIDDEN = (
     "torch.nn.functional.conv_transpose2d", "torch.nn.functional.conv_transpose3d", "torch.conv_transpose2d",
     "torch.conv_transpose3d", "torch.nn.ConvTranspose2d", "torch.nn.ConvTranspose3d", "torch.nn.grad.conv2d_input",
     "torch.nn.grad.conv3d_input", "torch.nn.functional.fold", "torch.nn.Fold", "torch.autograd", "torch.func", ".backward",
+    "torch.ao", "torch.nn.quantized", "kornia",
 )
-#: Ready-made up-sampling, from which a kernel could be cut out as an impulse response.
+#: Ready-made up-sampling and resizing, from which the kernel could be cut out as the response to a single 1
+#: (including the course's own bilinear resize in cvcourse_utils.datasets).
 BILINEAR_FORBIDDEN = (
     "torch.nn.functional.interpolate", "torch.nn.functional.upsample", "torch.nn.functional.upsample_bilinear",
-    "torch.nn.functional.grid_sample", "torch.nn.Upsample", "torch.nn.UpsamplingBilinear2d",
-    "torchvision.transforms.functional.resize", "torchvision.transforms.v2.functional.resize", "torchvision.transforms.Resize",
-    "torchvision.transforms.v2.Resize", "scipy.ndimage.zoom", "skimage.transform", "cv2.resize", "PIL.Image",
+    "torch.nn.functional.grid_sample", "torch.nn.Upsample", "torch.nn.UpsamplingBilinear2d", "torch.ao",
+    "torch.nn.quantized", "torchvision.transforms", "cvcourse_utils.datasets.base.resize_images", "scipy.ndimage",
+    "scipy.interpolate", "scipy.signal.resample", "skimage.transform", "cv2", "PIL", "kornia",
 )
 #: Metric libraries and the course's own implementations (cvcourse_utils.segmentation) of the three metrics.
 METRIC_LIBRARIES = ("sklearn.metrics", "torchmetrics")
 CONFUSION_FORBIDDEN = (*METRIC_LIBRARIES, "cvcourse_utils.segmentation.confusion_matrix_pixels", "numpy.histogram2d",
-                       "numpy.histogramdd", "torch.histogramdd", "scipy.sparse", "pandas.crosstab")
+                       "numpy.histogramdd", "torch.histogramdd", "scipy.sparse", "scipy.stats.contingency",
+                       "torch.sparse", "torch.sparse_coo_tensor", "pandas")
 IOU_DICE_FORBIDDEN = (*METRIC_LIBRARIES, "cvcourse_utils.segmentation.iou_from_confusion",
                       "cvcourse_utils.segmentation.dice_from_confusion")
 
