@@ -265,10 +265,15 @@ def run_train_segmenter(fn, args) -> dict:
                       float(groups[0]["lr"])))
 
     def on_forward(module, inputs, output):
-        if module.training and torch.is_tensor(output) and output.requires_grad and "logits" not in first:
-            first["images"] = inputs[0].detach().float().cpu()
-            first["logits"] = output.detach().float().cpu()
-            output.register_hook(lambda g: first.setdefault("grad", g.detach().float().cpu()))
+        # the first training forward pass whose output a gradient reaches (passes without a backward are skipped)
+        if module.training and torch.is_tensor(output) and output.requires_grad and "grad" not in first:
+            images, logits = inputs[0].detach().float().cpu(), output.detach().float().cpu()
+
+            def on_grad(grad):
+                if "grad" not in first:
+                    first.update(images=images, logits=logits, grad=grad.detach().float().cpu())
+
+            output.register_hook(on_grad)
 
     handles = [register_optimizer_step_pre_hook(on_step), model.register_forward_hook(on_forward)]
     try:
