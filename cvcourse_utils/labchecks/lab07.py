@@ -5,7 +5,13 @@ float64; the bilinear kernel by up-sampling with it and comparing with
 ``F.interpolate(mode="bilinear", align_corners=False)`` away from the border; the
 confusion matrix, IoU and Dice against scikit-learn (``confusion_matrix``,
 ``jaccard_score``, ``f1_score``: Dice is the F1 score). The training function has no single
-right answer: its check trains a fixed small U-Net with it and asks for a mean IoU.
+right answer: its check trains a fixed small U-Net with it and asks for a mean IoU, and watches what it does: the
+learning rate of every optimiser step (``lr``, then a cosine over the epochs) and, at the first batch, the gradient
+of its loss, which must be cross-entropy plus ``dice_weight`` times the soft Dice loss.
+
+Each task's ``forbidden`` list names the ready-made code that would answer it (``cvcourse_utils.taught``): PyTorch's
+transposed convolutions, its up-sampling and resizing, the metric libraries and the course's own metrics in
+``cvcourse_utils.segmentation``.
 """
 from __future__ import annotations
 
@@ -202,9 +208,41 @@ CHECK_VAL_SCENES = 64
 TRAIN_SEGMENTER_BAR = 0.45
 
 
-def run_train_segmenter(fn, args) -> dict:
-    """Train a fixed small U-Net with the student's ``train_segmenter``; report its history and mIoU."""
+def _first_step_loss_weights(first: dict, train_images, train_masks) -> dict:
+    """How the loss of the first training batch is made of cross-entropy and soft Dice.
+
+    ``first`` holds the batch's images, the logits the model returned and the gradient the loss sent back to them.
+    The gradient is fitted as ``a * dCE/dlogits + b * dDice/dlogits`` (least squares); a loss of
+    ``CE + dice_weight * soft_dice_loss`` gives a = 1 and b = dice_weight.
+    """
     import torch
+    import torch.nn.functional as F
+
+    from cvcourse_utils.segmentation import soft_dice_loss
+
+    if "grad" not in first:
+        return {"found": False}
+    images = first["images"].flatten(1)
+    same = (images[:, None, :] == train_images.flatten(1)[None]).all(-1)
+    if not bool(same.any(1).all()):
+        return {"found": False}
+    target = train_masks[same.float().argmax(1)]
+    grads = []
+    for loss in (F.cross_entropy, soft_dice_loss):
+        logits = first["logits"].clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(loss(logits, target), logits)[0].flatten().double())
+    basis, g = torch.stack(grads, 1), first["grad"].flatten().double()
+    coef = torch.linalg.lstsq(basis, g[:, None]).solution[:, 0]
+    residual = float((basis @ coef - g).norm() / g.norm().clamp_min(1e-30))
+    return {"found": True, "ce": float(coef[0]), "dice": float(coef[1]), "residual": residual}
+
+
+def run_train_segmenter(fn, args) -> dict:
+    """Train a fixed small U-Net with the student's ``train_segmenter``; report its history and mIoU, and what it
+    did: the optimiser and learning rate of every step (a global step hook) and, at the first batch, the gradient
+    its loss sent back to the logits (a forward hook), to read the loss's cross-entropy and Dice weights."""
+    import torch
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
 
     from cvcourse_utils.datasets import load_dataset
     from cvcourse_utils.seeding import seed_everything
@@ -217,13 +255,46 @@ def run_train_segmenter(fn, args) -> dict:
     val_set = load_dataset("shapes_segmentation", "val", n=CHECK_VAL_SCENES, seed=seed, **SEGMENTATION_FOR_CHECKS)
     model = UNet(3, len(train_set.classes) + 1, width=8, depth=2)
     before = [p.detach().clone() for p in model.parameters()]
-    history = fn(model, train_set, val_set, epochs=epochs, lr=lr, batch_size=batch_size, dice_weight=dice_weight, seed=seed)
+    own = {id(p) for p in model.parameters()}
+    steps: list[tuple[bool, bool, float]] = []   # (is Adam, holds the model's parameters, learning rate)
+    first: dict = {}
+
+    def on_step(optimizer, *_):
+        groups = optimizer.param_groups
+        steps.append((isinstance(optimizer, torch.optim.Adam), any(id(p) in own for g in groups for p in g["params"]),
+                      float(groups[0]["lr"])))
+
+    def on_forward(module, inputs, output):
+        # the first training forward pass whose output a gradient reaches (passes without a backward are skipped)
+        if module.training and torch.is_tensor(output) and output.requires_grad and "grad" not in first:
+            images, logits = inputs[0].detach().float().cpu(), output.detach().float().cpu()
+
+            def on_grad(grad):
+                if "grad" not in first:
+                    first.update(images=images, logits=logits, grad=grad.detach().float().cpu())
+
+            output.register_hook(on_grad)
+
+    handles = [register_optimizer_step_pre_hook(on_step), model.register_forward_hook(on_forward)]
+    try:
+        history = fn(model, train_set, val_set, epochs=epochs, lr=lr, batch_size=batch_size, dice_weight=dice_weight, seed=seed)
+    finally:
+        for handle in handles:
+            handle.remove()
     if not isinstance(history, dict) or "val_accuracy" not in history:
         raise TypeError("train_segmenter must return the History dict from fit (with a 'val_accuracy' list)")
     moved = any(not torch.equal(b, p.detach().to(b.device)) for b, p in zip(before, model.parameters()))
+    train_images, train_masks = segmentation_tensors(train_set)
     images, masks = segmentation_tensors(val_set)
     miou = float(np.nanmean(iou_from_confusion(confusion_matrix_pixels(predict_masks(model, images), masks, 6))))
-    return {"val_accuracy": [float(a) for a in history["val_accuracy"]], "parameters_changed": bool(moved), "miou": miou}
+    return {"val_accuracy": [float(a) for a in history["val_accuracy"]], "parameters_changed": bool(moved), "miou": miou,
+            "adam": [s[0] for s in steps], "own_parameters": [s[1] for s in steps], "lrs": [s[2] for s in steps],
+            "loss": _first_step_loss_weights(first, train_images, train_masks)}
+
+
+def cosine_lrs(lr: float, epochs: int) -> np.ndarray:
+    """The learning rate of each epoch under ``CosineAnnealingLR(T_max=epochs)`` stepped once per epoch."""
+    return lr * (1 + np.cos(np.pi * np.arange(epochs) / epochs)) / 2
 
 
 def compare_train_segmenter(actual, expected, args) -> None:
@@ -233,12 +304,65 @@ def compare_train_segmenter(actual, expected, args) -> None:
         raise CheckFailed("the model's parameters did not change: train the model you were given, in place")
     if len(accs) != epochs:
         raise CheckFailed(f"epochs={epochs} but the history has {len(accs)} validation accuracies: pass val_loader to fit")
+    lrs = np.asarray(actual["lrs"], dtype=np.float64).ravel()
+    per_epoch = -(-n_train // batch_size)
+    if lrs.size != epochs * per_epoch:
+        raise CheckFailed(f"{n_train} scenes in batches of {batch_size} for {epochs} epochs make {epochs * per_epoch} "
+                          f"optimiser steps, but your function made {lrs.size}: use the batch_size and epochs you are given")
+    if not all(bool(a) for a in actual["own_parameters"]) or not all(bool(a) for a in actual["adam"]):
+        raise CheckFailed("every step should be an Adam step on the model's parameters (torch.optim.Adam(model.parameters(), lr=lr))")
+    if not np.isclose(lrs[0], lr, rtol=1e-6, atol=0):
+        raise CheckFailed(f"the first step used learning rate {lrs[0]:g}, but lr={lr:g}: give lr to Adam")
+    wanted = cosine_lrs(lr, epochs)
+    got = lrs.reshape(epochs, per_epoch)
+    if not np.allclose(got, wanted[:, None], rtol=1e-6, atol=1e-12):
+        raise CheckFailed(f"the learning rate of each epoch should follow a cosine from lr to 0 over the {epochs} epochs "
+                          "(CosineAnnealingLR(optimizer, T_max=epochs), given to fit as scheduler, which steps it once per "
+                          f"epoch): expected {np.array2string(wanted, precision=5)}, your steps used "
+                          f"{np.array2string(got[:, 0], precision=5)} at the start of each epoch")
+    loss = actual["loss"]
+    if not bool(loss["found"]):
+        raise CheckFailed("could not follow the loss of the first training batch back to the model's output: train the "
+                          "model you were given on the training scenes you were given, with fit")
+    ce, dice, residual = float(loss["ce"]), float(loss["dice"]), float(loss["residual"])
+    if residual > 0.05 or abs(ce - 1) > 0.05 or abs(dice - dice_weight) > 0.05:
+        shape = "" if residual <= 0.05 else f" (and {residual:.0%} of it is neither)"
+        raise CheckFailed(f"dice_weight={dice_weight:g}: the loss should be cross-entropy + {dice_weight:g} x soft_dice_loss, "
+                          f"but its gradient at the first batch is {ce:.2f} x cross-entropy's + {dice:.2f} x soft Dice's"
+                          f"{shape}: use nn.CrossEntropyLoss() (the mean over pixels) plus dice_weight * "
+                          "soft_dice_loss(logits, target)")
     miou = float(actual["miou"])
     if miou < TRAIN_SEGMENTER_BAR:
         raise CheckFailed(f"lr={lr:g}, dice_weight={dice_weight:g}: after {epochs} epochs on {n_train} easy scenes the "
                           f"validation mIoU is {miou:.3f}; a working training function reaches {TRAIN_SEGMENTER_BAR} "
                           f"(pixel accuracy per epoch: {', '.join(f'{a:.2f}' for a in accs)})")
 
+
+# --------------------------------------------------------------------------- what each task must not use
+
+#: Ready-made transposed convolutions (and the convolution's input gradient, which is one), and fold (col2im),
+#: which performs exactly the scatter-add the task teaches.
+CONV_TRANSPOSE_FORBIDDEN = (
+    "torch.nn.functional.conv_transpose2d", "torch.nn.functional.conv_transpose3d", "torch.conv_transpose2d",
+    "torch.conv_transpose3d", "torch.nn.ConvTranspose2d", "torch.nn.ConvTranspose3d", "torch.nn.grad.conv2d_input",
+    "torch.nn.grad.conv3d_input", "torch.nn.functional.fold", "torch.nn.Fold", "torch.autograd", "torch.func", ".backward",
+    "torch.ao", "torch.nn.quantized", "kornia",
+)
+#: Ready-made up-sampling and resizing, from which the kernel could be cut out as the response to a single 1
+#: (including the course's own bilinear resize in cvcourse_utils.datasets).
+BILINEAR_FORBIDDEN = (
+    "torch.nn.functional.interpolate", "torch.nn.functional.upsample", "torch.nn.functional.upsample_bilinear",
+    "torch.nn.functional.grid_sample", "torch.nn.Upsample", "torch.nn.UpsamplingBilinear2d", "torch.ao",
+    "torch.nn.quantized", "torchvision.transforms", "cvcourse_utils.datasets.base.resize_images", "scipy.ndimage",
+    "scipy.interpolate", "scipy.signal.resample", "skimage.transform", "cv2", "PIL", "kornia",
+)
+#: Metric libraries and the course's own implementations (cvcourse_utils.segmentation) of the three metrics.
+METRIC_LIBRARIES = ("sklearn.metrics", "torchmetrics")
+CONFUSION_FORBIDDEN = (*METRIC_LIBRARIES, "cvcourse_utils.segmentation.confusion_matrix_pixels", "numpy.histogram2d",
+                       "numpy.histogramdd", "torch.histogramdd", "scipy.sparse", "scipy.stats.contingency",
+                       "torch.sparse", "torch.sparse_coo_tensor", "pandas")
+IOU_DICE_FORBIDDEN = (*METRIC_LIBRARIES, "cvcourse_utils.segmentation.iou_from_confusion",
+                      "cvcourse_utils.segmentation.dice_from_confusion")
 
 # --------------------------------------------------------------------------- tasks, in notebook order
 
@@ -256,6 +380,8 @@ TASKS = (
         ),
         reference=_conv_transpose_reference,
         compare=close(atol=1e-10, rtol=1e-10),
+        forbidden=CONV_TRANSPOSE_FORBIDDEN,
+        by_hand="stamp a weighted copy of the kernel for every input position and add up the overlaps yourself, in NumPy",
     ),
     Task(
         name="bilinear_kernel",
@@ -267,6 +393,8 @@ TASKS = (
         reference=_bilinear_reference,
         compare=compare_bilinear_kernel,
         call=run_bilinear_kernel,
+        forbidden=BILINEAR_FORBIDDEN,
+        by_hand="build the tent kernel from its formula yourself (an outer product of two 1-D tents)",
     ),
     Task(
         name="segmentation_confusion",
@@ -279,6 +407,8 @@ TASKS = (
         ),
         reference=_confusion_reference,
         compare=equal(),
+        forbidden=CONFUSION_FORBIDDEN,
+        by_hand="count the (true, predicted) pairs of the pixels yourself (one np.bincount of target * K + pred)",
     ),
     Task(
         name="iou_per_class",
@@ -289,6 +419,8 @@ TASKS = (
         ),
         reference=_iou_reference,
         compare=compare_per_class("iou_per_class"),
+        forbidden=IOU_DICE_FORBIDDEN,
+        by_hand="compute IoU from the confusion matrix yourself (its diagonal, row and column sums)",
     ),
     Task(
         name="dice_per_class",
@@ -299,6 +431,8 @@ TASKS = (
         ),
         reference=_dice_reference,
         compare=compare_per_class("dice_per_class"),
+        forbidden=IOU_DICE_FORBIDDEN,
+        by_hand="compute Dice from the confusion matrix yourself (its diagonal, row and column sums)",
     ),
     Task(
         name="train_segmenter",
@@ -310,5 +444,9 @@ TASKS = (
         reference=None,
         compare=compare_train_segmenter,
         call=run_train_segmenter,
+        forbidden=(),
+        by_hand=("write the loaders, the loss (cross-entropy + dice_weight x soft Dice), Adam and its cosine schedule "
+                 "yourself and train with fit: nothing ready-made in the course trains a segmenter, and fit and "
+                 "soft_dice_loss are the building blocks it asks for"),
     ),
 )
