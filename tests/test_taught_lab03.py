@@ -175,6 +175,14 @@ OTHER_SHORTCUTS = [
     ("softmax_cross_entropy", "import numpy as np\nfrom scipy.special import log_softmax\n\ndef softmax_cross_entropy(scores, y):\n"
      "    lp = log_softmax(scores, axis=1)\n    n = len(y)\n    d = np.exp(lp)\n    d[np.arange(n), y] -= 1\n"
      "    return -lp[np.arange(n), y].mean(), d / n"),
+    ("affine_backward", "from cvcourse_utils.gradcheck import numerical_gradient_array\n\ndef affine_backward(dout, cache):\n"
+     "    x, w, b = cache\n    f = lambda x_, w_, b_: x_.reshape(len(x_), -1) @ w_ + b_\n"
+     "    return (numerical_gradient_array(lambda v: f(v, w, b), x, dout), numerical_gradient_array(lambda v: f(x, v, b), w, dout),\n"
+     "            numerical_gradient_array(lambda v: f(x, w, v), b, dout))"),
+    ("softmax_cross_entropy", "import numpy as np\nfrom cvcourse_utils import gradcheck\n\ndef softmax_cross_entropy(scores, y):\n"
+     "    def loss(s):\n        s = s - s.max(axis=1, keepdims=True)\n"
+     "        return -(s - np.log(np.exp(s).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].mean()\n"
+     "    return loss(scores), gradcheck.numerical_gradient(loss, scores.copy())"),
 ]
 
 

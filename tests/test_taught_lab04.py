@@ -178,6 +178,10 @@ OTHER_SHORTCUTS = [
      "    return torchvision.models.resnet18(num_classes=num_classes)"),
     ("adam_update", "from torch.optim import Adam\nimport torch\n\ndef adam_update(w, dw, config=None):\n"
      "    t = torch.tensor(w)\n    opt = Adam([t])\n    t.grad = torch.from_numpy(dw)\n    opt.step()\n    return t.numpy(), config or {}"),
+    ("conv_backward_naive", "from cvcourse_utils.gradcheck import numerical_gradient_array as num\n\n"
+     "def conv_backward_naive(dout, x, w, b, stride=1, pad=0):\n"
+     "    f = lambda x_, w_, b_: conv_forward_naive(x_, w_, b_, stride, pad)\n"
+     "    return num(lambda v: f(v, w, b), x, dout), num(lambda v: f(x, v, b), w, dout), num(lambda v: f(x, w, v), b, dout)"),
 ]
 
 

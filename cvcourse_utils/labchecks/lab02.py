@@ -378,7 +378,7 @@ TASKS = (
         name="knn_distances_no_loops",
         function="knn_distances_no_loops",
         forbidden=_DISTANCES,
-        by_hand='expand |a - b|^2 into |a|^2 + |b|^2 - 2 a.b with a matrix product yourself',
+        by_hand="expand |a - b|^2 into |a|^2 + |b|^2 - 2 a.b with a matrix product yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_DISTANCE_CASES,
         reference=_distances_reference,
@@ -388,7 +388,7 @@ TASKS = (
         name="knn_predict",
         function="knn_predict",
         forbidden=("sklearn.neighbors", "scipy.stats", "statistics", "torch.mode", ".mode"),
-        by_hand='find the k nearest labels and take their majority vote yourself',
+        by_hand="find the k nearest labels and take their majority vote yourself",
         cases=(
             Case("4 test points, 9 training points, 3 classes, k=1", lambda rng: knn_predict_args(rng, 4, 9, 3, 1)),
             Case("6 test points, 12 training points, 4 classes, k=5", lambda rng: knn_predict_args(rng, 6, 12, 4, 5), seed=1),
@@ -402,7 +402,7 @@ TASKS = (
         name="knn_cross_validate",
         function="knn_cross_validate",
         forbidden=("sklearn.model_selection", "sklearn.neighbors", "sklearn.metrics", *_DISTANCES),
-        by_hand='split the folds and score each k with your own k-NN functions yourself',
+        by_hand="split the folds and score each k with your own k-NN functions yourself",
         cases=(
             Case("30 points, 3 classes, k in (1, 3, 5), 3 folds",
                  lambda rng: (*blobs(rng, 30, 4, 3, spread=1.5), (1, 3, 5), 3)),
@@ -416,7 +416,8 @@ TASKS = (
         name="linear_predict",
         function="linear_predict",
         forbidden=(),
-        by_hand='take the row-wise argmax of the scores X @ W yourself: nothing ready-made is simpler than that matrix product',
+        by_hand=("take the row-wise argmax of the scores X @ W yourself: nothing ready-made is simpler than that "
+                 "matrix product"),
         cases=(
             Case("5 examples, 3 features (+ bias), 4 classes",
                  lambda rng: (rng.normal(size=(4, 4)), with_bias_column(rng.normal(size=(5, 3))))),
@@ -428,7 +429,7 @@ TASKS = (
         name="svm_loss_naive",
         function="svm_loss_naive",
         forbidden=_HINGE,
-        by_hand='add up the margins and their gradient with loops yourself',
+        by_hand="add up the margins and their gradient with loops yourself",
         cases=_LOSS_CASES,
         reference=_svm_reference,
         compare=close(atol=1e-8, rtol=1e-7),
@@ -437,7 +438,7 @@ TASKS = (
         name="svm_loss_vectorised",
         function="svm_loss_vectorised",
         forbidden=_HINGE,
-        by_hand='compute the margins and the gradient with array operations yourself',
+        by_hand="compute the margins and the gradient with array operations yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES,
         reference=_svm_reference,
@@ -448,7 +449,7 @@ TASKS = (
         function="centred_difference_gradient",
         forbidden=("cvcourse_utils.gradcheck.numerical_gradient", "cvcourse_utils.gradcheck.numerical_gradient_array",
                    "cvcourse_utils.gradcheck.layer_gradient_errors", "scipy.optimize", "scipy.differentiate", "numpy.gradient", "torch.gradient", "torch.autograd", "torch.func", ".backward", ".torch", "jax"),
-        by_hand='nudge each entry by +h and -h and take the centred difference yourself',
+        by_hand="nudge each entry by +h and -h and take the centred difference yourself",
         cases=(
             Case("f of a vector of 5", lambda rng: gradient_args(rng, (5,))),
             Case("f of a 4x3 matrix (like W)", lambda rng: gradient_args(rng, (4, 3)), seed=1),
@@ -460,7 +461,7 @@ TASKS = (
         name="softmax_loss_naive",
         function="softmax_loss_naive",
         forbidden=_SOFTMAX,
-        by_hand='compute the shifted softmax, its loss and gradient with loops yourself',
+        by_hand="compute the shifted softmax, its loss and gradient with loops yourself",
         cases=_LOSS_CASES + _LARGE_LOGITS,
         reference=_softmax_reference,
         compare=close(atol=1e-8, rtol=1e-7),
@@ -469,7 +470,7 @@ TASKS = (
         name="softmax_loss_vectorised",
         function="softmax_loss_vectorised",
         forbidden=_SOFTMAX,
-        by_hand='compute the shifted softmax, its loss and gradient with array operations yourself',
+        by_hand="compute the shifted softmax, its loss and gradient with array operations yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES + _LARGE_LOGITS,
         reference=_softmax_reference,
@@ -489,8 +490,9 @@ TASKS = (
     Task(
         name="confusion_matrix_by_hand",
         function="confusion_matrix_by_hand",
-        forbidden=("numpy.histogram2d", "numpy.histogramdd", "torch.histogramdd", "scipy.stats", "scipy.sparse", *_METRICS),
-        by_hand='count each (true, predicted) pair into a C x C array yourself',
+        forbidden=("numpy.histogram2d", "numpy.histogramdd", "torch.histogramdd", "scipy.stats", "scipy.sparse",
+                   *_METRICS),
+        by_hand="count each (true, predicted) pair into a C x C array yourself",
         cases=(
             Case("12 labels, 3 classes", lambda rng: labels_and_predictions(rng, 12, 3)),
             Case("class 3 never occurs", lambda rng: (np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 1, 1]), 4)),
@@ -502,7 +504,7 @@ TASKS = (
         name="precision_recall_f1",
         function="precision_recall_f1",
         forbidden=_METRICS,
-        by_hand='compute precision, recall and F1 from the confusion matrix yourself',
+        by_hand="compute precision, recall and F1 from the confusion matrix yourself",
         cases=(
             Case("40 labels, 4 classes", lambda rng: labels_and_predictions(rng, 40, 4)),
             Case("class 2 is never predicted (precision 0 by convention)",
@@ -515,7 +517,7 @@ TASKS = (
         name="roc_curve_by_hand",
         function="roc_curve_by_hand",
         forbidden=_METRICS,
-        by_hand='sort the scores and accumulate true and false positives yourself',
+        by_hand="sort the scores and accumulate true and false positives yourself",
         cases=(
             Case("10 scores, all different", lambda rng: _roc_args(rng, 10)),
             Case("30 scores with ties (5 distinct values)", lambda rng: _roc_args(rng, 30, distinct=5), seed=1),
@@ -527,7 +529,7 @@ TASKS = (
         name="auc_by_hand",
         function="auc_by_hand",
         forbidden=("numpy.trapz", "numpy.trapezoid", "scipy.integrate", "torch.trapz", "torch.trapezoid", *_METRICS),
-        by_hand='sum the trapezoids under the curve yourself',
+        by_hand="sum the trapezoids under the curve yourself",
         cases=(
             Case("a ROC curve of 25 random scores", lambda rng: _auc_args(rng, 25)),
             Case("the diagonal (a coin toss)", lambda rng: (np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.5, 1.0]))),
@@ -538,8 +540,9 @@ TASKS = (
     Task(
         name="train_torch_softmax",
         function="train_torch_softmax",
-        forbidden=("sklearn", "cvcourse_utils.models", "torchvision.models", "lightning", "pytorch_lightning", "skorch"),
-        by_hand='build the nn.Linear, the data loader and the SGD optimiser and train with `fit` yourself',
+        forbidden=("sklearn", "cvcourse_utils.models", "torchvision.models", "lightning", "pytorch_lightning",
+                   "skorch"),
+        by_hand="build the nn.Linear, the data loader and the SGD optimiser and train with `fit` yourself",
         cases=(
             Case("300 blobs in 5-D, 4 classes, 5 epochs", lambda rng: torch_training_args(rng, 300, 5, 4, 5)),
             Case("another learning rate and weight decay (0.05, 1e-3) must reach the optimiser",

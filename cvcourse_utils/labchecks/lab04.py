@@ -502,8 +502,10 @@ _FORWARD_CASES = (
 
 # --------------------------------------------------------------------------- what each task must write itself
 
-#: Gradients computed for you: automatic differentiation and PyTorch's convolution gradients.
-_AUTOGRAD = ("torch.autograd", "torch.func", ".backward", "torch.nn.grad", "jax")
+#: Gradients computed for you: automatic differentiation and the course's numerical gradients (which compute
+#: exactly what a backward pass returns); the lab's gradient checks import those inside a function, after the tasks.
+_AUTOGRAD = ("torch.autograd", "torch.func", ".backward", "torch.nn.grad", "jax",
+             "cvcourse_utils.gradcheck.numerical_gradient", "cvcourse_utils.gradcheck.numerical_gradient_array")
 #: PyTorch's im2col / col2im.
 _UNFOLD = ("torch.nn.functional.unfold", "torch.nn.functional.fold", "torch.nn.Unfold", "torch.nn.Fold", ".unfold")
 #: A convolution in one call.
@@ -536,7 +538,7 @@ TASKS = (
         name="conv_forward_naive",
         function="conv_forward_naive",
         forbidden=(*_CONVOLUTIONS, *_UNFOLD),
-        by_hand='slide each filter over the padded images with loops yourself',
+        by_hand="slide each filter over the padded images with loops yourself",
         cases=_FORWARD_CASES,
         reference=_conv_reference,
         compare=close(atol=1e-5, rtol=1e-5),
@@ -545,7 +547,7 @@ TASKS = (
         name="im2col",
         function="im2col",
         forbidden=_UNFOLD,
-        by_hand='gather every window of the padded images into columns yourself',
+        by_hand="gather every window of the padded images into columns yourself",
         cases=(
             Case("1x1x3x3 input, 2x2 windows, stride 1", lambda rng: im2col_inputs(rng, 1, 1, 3, 3, 2, 2, 1, 0)),
             Case("2x2x5x5 input, 3x3 windows, stride 2, pad 1", lambda rng: im2col_inputs(rng, 2, 2, 5, 5, 3, 3, 2, 1), seed=1),
@@ -557,7 +559,7 @@ TASKS = (
         name="conv_forward_im2col",
         function="conv_forward_im2col",
         forbidden=(*_CONVOLUTIONS, *_UNFOLD),
-        by_hand='multiply the filters with your im2col columns yourself',
+        by_hand="multiply the filters with your im2col columns yourself",
         vectorised=True,  # graded on its source too: no Python loops
         loops_allowed_in=('im2col', 'col2im'),  # they loop over the kernel offsets, not the data
         cases=_FORWARD_CASES,
@@ -568,7 +570,8 @@ TASKS = (
         name="receptive_field",
         function="receptive_field",
         forbidden=(),
-        by_hand='grow the field layer by layer from kernels and strides yourself: no library computes a receptive field',
+        by_hand=("grow the field layer by layer from kernels and strides yourself: no library computes a receptive "
+                 "field"),
         cases=(
             Case("three 3x3 convolutions, stride 1 (VGG's argument)", lambda rng: (np.array([[3, 1], [3, 1], [3, 1]]),)),
             Case("LeNet-5: 5x5 conv, 2x2 pool, 5x5 conv, 2x2 pool", lambda rng: (np.array([[5, 1], [2, 2], [5, 1], [2, 2]]),)),
@@ -580,7 +583,7 @@ TASKS = (
         name="conv_backward_naive",
         function="conv_backward_naive",
         forbidden=(*_CONVOLUTIONS, *_UNFOLD, *_AUTOGRAD),
-        by_hand='accumulate dx, dw and db window by window yourself',
+        by_hand="accumulate dx, dw and db window by window yourself",
         cases=(
             Case("2x3x5x5 input, 4 filters 3x3, stride 1, pad 1", lambda rng: conv_backward_inputs(rng, 2, 3, 5, 5, 4, 3, 3, 1, 1)),
             Case("1x2x7x7 input, 3 filters 3x3, stride 2, pad 0", lambda rng: conv_backward_inputs(rng, 1, 2, 7, 7, 3, 3, 3, 2, 0), seed=1),
@@ -592,7 +595,7 @@ TASKS = (
         name="col2im",
         function="col2im",
         forbidden=(*_UNFOLD, *_AUTOGRAD),
-        by_hand='add each column back into its window of the padded image yourself',
+        by_hand="add each column back into its window of the padded image yourself",
         cases=(
             Case("columns of a 1x1x3x3 input, 2x2 windows, stride 1 (overlaps add up)",
                  lambda rng: col2im_inputs(rng, 1, 1, 3, 3, 2, 2, 1, 0)),
@@ -606,7 +609,7 @@ TASKS = (
         name="conv_backward_im2col",
         function="conv_backward_im2col",
         forbidden=(*_CONVOLUTIONS, *_UNFOLD, *_AUTOGRAD),
-        by_hand='compute dw and dx with matrix products and your col2im yourself',
+        by_hand="compute dw and dx with matrix products and your col2im yourself",
         vectorised=True,  # graded on its source too: no Python loops
         loops_allowed_in=('im2col', 'col2im'),  # they loop over the kernel offsets, not the data
         cases=(
@@ -620,7 +623,7 @@ TASKS = (
         name="max_pool_forward",
         function="max_pool_forward",
         forbidden=_POOLING,
-        by_hand='take the maximum of every pooling window yourself',
+        by_hand="take the maximum of every pooling window yourself",
         cases=(
             Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_inputs(rng, 2, 3, 4, 4, 2, 2)),
             Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)", lambda rng: pool_inputs(rng, 1, 2, 5, 7, 3, 2), seed=1),
@@ -632,7 +635,7 @@ TASKS = (
         name="max_pool_backward",
         function="max_pool_backward",
         forbidden=(*_POOLING, *_AUTOGRAD),
-        by_hand='route each gradient to the maximum of its window yourself',
+        by_hand="route each gradient to the maximum of its window yourself",
         cases=(
             Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_backward_inputs(rng, 2, 3, 4, 4, 2, 2)),
             Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)",
@@ -647,7 +650,7 @@ TASKS = (
         name="build_cnn",
         function="build_cnn",
         forbidden=(*_READY_NETWORKS, *_TRAINERS),
-        by_hand='stack the convolution, normalisation, pooling and linear layers yourself',
+        by_hand="stack the convolution, normalisation, pooling and linear layers yourself",
         cases=(
             Case("RGB 32x32 images, 5 classes, BatchNorm, no dropout", lambda rng: (3, 5, True, 0.0, 32)),
             Case("grey 28x28 images, 10 classes, no BatchNorm, dropout 0.3", lambda rng: (1, 10, False, 0.3, 28)),
@@ -660,7 +663,7 @@ TASKS = (
         name="train_cnn",
         function="train_cnn",
         forbidden=(*_READY_NETWORKS, *_TRAINERS),
-        by_hand='build the optimiser, the scheduler and the loaders and train with `fit` yourself',
+        by_hand="build the optimiser, the scheduler and the loaders and train with `fit` yourself",
         cases=(
             Case("Adam, lr 3e-3, 3 epochs on 320 easy shapes", lambda rng: ("adam", 3e-3, 0.0, 3, 320, 0)),
             Case("SGD with momentum, lr 0.02, weight decay 5e-4, 3 epochs", lambda rng: ("momentum", 0.02, 5e-4, 3, 320, 1)),
@@ -674,7 +677,7 @@ TASKS = (
         name="batchnorm_forward",
         function="batchnorm_forward",
         forbidden=_BATCHNORM,
-        by_hand='normalise with the batch (or running) statistics and update the running ones yourself',
+        by_hand="normalise with the batch (or running) statistics and update the running ones yourself",
         cases=(
             Case("training, 8 x 5 features", lambda rng: batchnorm_inputs(rng, (8, 5), True)),
             Case("evaluation: the running statistics, not the batch's", lambda rng: batchnorm_inputs(rng, (6, 3), False), seed=1),
@@ -688,7 +691,7 @@ TASKS = (
         name="batchnorm_backward",
         function="batchnorm_backward",
         forbidden=(*_BATCHNORM, *_AUTOGRAD),
-        by_hand='derive dx, dgamma and dbeta of batch normalisation yourself',
+        by_hand="derive dx, dgamma and dbeta of batch normalisation yourself",
         cases=(
             Case("8 x 5 features", lambda rng: batchnorm_backward_inputs(rng, (8, 5))),
             Case("images 3 x 2 x 4 x 4", lambda rng: batchnorm_backward_inputs(rng, (3, 2, 4, 4)), seed=1),
@@ -700,7 +703,7 @@ TASKS = (
         name="dropout_forward",
         function="dropout_forward",
         forbidden=_DROPOUT,
-        by_hand='draw the keep mask and scale the kept values yourself',
+        by_hand="draw the keep mask and scale the kept values yourself",
         cases=(
             Case("training, p = 0.5 on 20,000 units", lambda rng: (rng.normal(size=(100, 200)), 0.5, True, 3)),
             Case("training, p = 0.2, images 8 x 3 x 16 x 16", lambda rng: (rng.normal(size=(8, 3, 16, 16)), 0.2, True, 4), seed=1),
@@ -714,7 +717,7 @@ TASKS = (
         name="dropout_backward",
         function="dropout_backward",
         forbidden=(*_DROPOUT, *_AUTOGRAD),
-        by_hand='let the gradient through the kept units, scaled, yourself',
+        by_hand="let the gradient through the kept units, scaled, yourself",
         cases=(
             Case("p = 0.5, 6 x 4", lambda rng: dropout_backward_inputs(rng, (6, 4), 0.5)),
             Case("p = 0.1, 2 x 3 x 4 x 4", lambda rng: dropout_backward_inputs(rng, (2, 3, 4, 4), 0.1), seed=1),
@@ -726,7 +729,7 @@ TASKS = (
         name="sgd_momentum_update",
         function="sgd_momentum_update",
         forbidden=_OPTIMISERS,
-        by_hand='update the velocity and step the weights yourself',
+        by_hand="update the velocity and step the weights yourself",
         cases=(
             Case("5 steps, lr 0.1, momentum 0.9", lambda rng: optimizer_inputs(rng, (3, 4), 5, learning_rate=0.1, momentum=0.9)),
             Case("defaults (lr 1e-2, momentum 0.9), 8 steps", lambda rng: optimizer_inputs(rng, (6,), 8), seed=1),
@@ -739,7 +742,7 @@ TASKS = (
         name="rmsprop_update",
         function="rmsprop_update",
         forbidden=_OPTIMISERS,
-        by_hand='update the squared-gradient cache and step the weights yourself',
+        by_hand="update the squared-gradient cache and step the weights yourself",
         cases=(
             Case("6 steps, lr 1e-2, decay 0.99", lambda rng: optimizer_inputs(rng, (3, 4), 6, learning_rate=1e-2, decay_rate=0.99,
                                                                               epsilon=1e-8)),
@@ -753,7 +756,7 @@ TASKS = (
         name="adam_update",
         function="adam_update",
         forbidden=_OPTIMISERS,
-        by_hand='update both moments, correct their bias and step the weights yourself',
+        by_hand="update both moments, correct their bias and step the weights yourself",
         cases=(
             Case("6 steps, lr 1e-2, betas (0.9, 0.999)", lambda rng: optimizer_inputs(rng, (3, 4), 6, learning_rate=1e-2)),
             Case("defaults (lr 1e-3), 12 steps: the bias correction matters early", lambda rng: optimizer_inputs(rng, (4,), 12),
@@ -767,7 +770,7 @@ TASKS = (
         name="random_search",
         function="random_search",
         forbidden=("sklearn.model_selection", "scipy.stats", "optuna", "ray", "hyperopt"),
-        by_hand='draw log-uniform learning rates and weight decays, evaluate each and sort the trials yourself',
+        by_hand="draw log-uniform learning rates and weight decays, evaluate each and sort the trials yourself",
         cases=(
             Case("100 trials, lr in [1e-4, 1e-1], weight decay in [1e-6, 1e-2]",
                  lambda rng: search_inputs(100, (1e-4, 1e-1), (1e-6, 1e-2), seed=0)),
