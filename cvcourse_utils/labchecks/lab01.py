@@ -99,12 +99,30 @@ def _conv2d_reference(image: np.ndarray, kernel: np.ndarray, padding: int = 0):
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
+# --------------------------------------------------------------------------- what each task must write itself
+
+#: Ready-made image transforms: torchvision's, PIL's and OpenCV's (none of them is used by this lab's own code).
+_IMAGE_LIBRARIES = ("torchvision.transforms", "PIL", "cv2", "skimage")
+#: Euclidean distances between two point sets in one call.
+_DISTANCES = ("scipy.spatial", "sklearn.metrics", "sklearn.neighbors", "torch.cdist", "torch.nn.functional.pdist",
+              "torch.nn.functional.pairwise_distance", "torch.pairwise_distance", "torch.nn.PairwiseDistance")
+#: A 2-D convolution / cross-correlation in one call.
+_CONVOLUTIONS = ("scipy.signal", "scipy.ndimage", "torch.nn.functional.conv1d", "torch.nn.functional.conv2d",
+                 "torch.nn.functional.conv3d", "torch.conv1d", "torch.conv2d", "torch.conv3d", "torch.convolution",
+                 "torch.nn.functional.conv_transpose2d", "torch.conv_transpose2d", "torch.nn.Conv1d", "torch.nn.Conv2d",
+                 "torch.nn.Conv3d", "torch.nn.ConvTranspose2d", "numpy.convolve", "numpy.correlate", "cv2", "skimage")
+
+
 # --------------------------------------------------------------------------- tasks, in notebook order
 
 TASKS = (
     Task(
         name="standardise_channels",
         function="standardise_channels",
+        forbidden=("sklearn.preprocessing", "scipy.stats.zscore", "torch.nn.functional.batch_norm",
+                   "torch.nn.functional.instance_norm", "torch.nn.BatchNorm2d",
+                   "torchvision.transforms"),
+        by_hand="take each channel's mean and standard deviation over the other axes and standardise yourself",
         cases=(
             Case("batch of 2 images 3x4x3", lambda rng: (rng.random((2, 3, 4, 3)),)),
             Case("one image 2x2x3", lambda rng: (rng.random((2, 2, 3)) * 255,), seed=1),
@@ -115,6 +133,8 @@ TASKS = (
     Task(
         name="to_grey",
         function="to_grey",
+        forbidden=_IMAGE_LIBRARIES,
+        by_hand="weight the three channels with the luma weights yourself",
         cases=(
             Case("2x3 colour image", lambda rng: (random_image(rng, 2, 3),)),
             Case("pure red, green, blue and white pixels",
@@ -126,6 +146,8 @@ TASKS = (
     Task(
         name="center_crop",
         function="center_crop",
+        forbidden=_IMAGE_LIBRARIES,
+        by_hand="compute the top-left corner and slice the array yourself",
         cases=(
             Case("4x4 colour image -> 2x2", lambda rng: (random_image(rng, 4, 4), 2, 2)),
             Case("5x6 colour image -> 2x3 (odd margins)", lambda rng: (random_image(rng, 5, 6), 2, 3), seed=1),
@@ -136,6 +158,9 @@ TASKS = (
     Task(
         name="flip_rotate",
         function="flip_rotate",
+        forbidden=("numpy.flip", "numpy.fliplr", "numpy.flipud", "numpy.rot90", "torch.flip", "torch.fliplr",
+                   "torch.flipud", "torch.rot90", ".flip", ".rot90", *_IMAGE_LIBRARIES),
+        by_hand="mirror and rotate with slicing and swapped axes yourself",
         cases=(
             Case("2x3 colour image", lambda rng: (random_image(rng, 2, 3),)),
             Case("3x2 grey image of 0..5", lambda rng: (np.arange(6.0).reshape(3, 2),)),
@@ -146,6 +171,10 @@ TASKS = (
     Task(
         name="grey_histogram",
         function="grey_histogram",
+        forbidden=("numpy.histogram", "numpy.histogram2d", "numpy.histogramdd", "numpy.digitize", "torch.histc",
+                   "torch.histogram", "torch.histogramdd", ".histc", ".histogram", ".hist", "matplotlib.pyplot.hist",
+                   "scipy.stats", "scipy.ndimage", *_IMAGE_LIBRARIES),
+        by_hand="compute each value's bin index and count the indices yourself",
         cases=(
             Case("3x4 grey image, 4 bins (with values 0, 0.5 and 1)", lambda rng: (grey_levels(rng, (3, 4)), 4)),
             Case("5x5 grey image, 3 bins", lambda rng: (grey_levels(rng, (5, 5), extremes=False), 3), seed=1),
@@ -156,6 +185,8 @@ TASKS = (
     Task(
         name="pairwise_distances_loops",
         function="pairwise_distances_loops",
+        forbidden=_DISTANCES,
+        by_hand="compute each pair's Euclidean distance yourself",
         cases=(
             Case("3 and 4 points in 2-D", lambda rng: (rng.random((3, 2)), rng.random((4, 2)))),
             Case("2 and 3 points in 5-D", lambda rng: (rng.normal(size=(2, 5)), rng.normal(size=(3, 5))), seed=1),
@@ -166,6 +197,8 @@ TASKS = (
     Task(
         name="pairwise_distances_vectorised",
         function="pairwise_distances_vectorised",
+        forbidden=_DISTANCES,
+        by_hand="expand |a - b|^2 into |a|^2 + |b|^2 - 2 a.b with a matrix product yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=(
             Case("3 and 4 points in 2-D", lambda rng: (rng.random((3, 2)), rng.random((4, 2)))),
@@ -179,6 +212,8 @@ TASKS = (
     Task(
         name="conv2d_naive",
         function="conv2d_naive",
+        forbidden=_CONVOLUTIONS,
+        by_hand="slide the kernel over the padded image and sum the products yourself",
         cases=(
             Case("4x5 image, 3x3 Sobel-x kernel", lambda rng: (rng.random((4, 5)), SOBEL_X)),
             Case("4x4 image, 2x3 kernel, padding 1", lambda rng: (rng.random((4, 4)), rng.normal(size=(2, 3)), 1), seed=1),
@@ -189,6 +224,8 @@ TASKS = (
     Task(
         name="conv2d_vectorised",
         function="conv2d_vectorised",
+        forbidden=_CONVOLUTIONS,
+        by_hand="multiply every window with the kernel at once (windows and einsum or a product) yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=(
             Case("4x5 image, 3x3 Sobel-x kernel", lambda rng: (rng.random((4, 5)), SOBEL_X)),

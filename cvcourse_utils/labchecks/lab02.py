@@ -333,10 +333,34 @@ _LARGE_LOGITS = (
     Case("logits around 1e4 (no overflow, no log(0))", lambda rng: loss_args(rng, 6, 5, 4, 0.01, scale=3e4), seed=2),
 )
 
+# --------------------------------------------------------------------------- what each task must write itself
+
+#: Euclidean distances between two point sets in one call.
+_DISTANCES = ("scipy.spatial", "sklearn.metrics", "sklearn.neighbors", "torch.cdist", "torch.nn.functional.pdist",
+              "torch.nn.functional.pairwise_distance", "torch.pairwise_distance", "torch.nn.PairwiseDistance")
+#: Gradients computed for you: automatic differentiation and the course's numerical gradients.
+_AUTOGRAD = ("torch.autograd", "torch.func", ".backward", "cvcourse_utils.gradcheck.numerical_gradient",
+             "cvcourse_utils.gradcheck.numerical_gradient_array", "jax")
+#: The multiclass SVM (hinge) loss in one call.
+_HINGE = ("torch.nn.functional.multi_margin_loss", "torch.nn.MultiMarginLoss", "sklearn.metrics", "sklearn.svm",
+          "sklearn.linear_model", *_AUTOGRAD)
+#: Softmax, log-softmax, log-sum-exp and cross-entropy in one call.
+_SOFTMAX = ("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.softmax",
+            "torch.nn.functional.log_softmax", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
+            "torch.special.softmax", "torch.special.log_softmax", "torch.special.logsumexp", "torch.nn.CrossEntropyLoss",
+            "torch.nn.NLLLoss", "torch.nn.Softmax", "torch.nn.LogSoftmax", ".softmax", ".log_softmax", ".logsumexp",
+            "scipy.special.softmax", "scipy.special.log_softmax", "scipy.special.logsumexp", "sklearn.metrics.log_loss",
+            "sklearn.linear_model", *_AUTOGRAD)
+#: Classification metrics in one call.
+_METRICS = ("sklearn.metrics", "torchmetrics", "torcheval", "pandas")
+
+
 TASKS = (
     Task(
         name="knn_distances_two_loops",
         function="knn_distances_two_loops",
+        forbidden=_DISTANCES,
+        by_hand="compute each pair's Euclidean distance yourself",
         cases=_DISTANCE_CASES,
         reference=_distances_reference,
         compare=close(atol=1e-6, rtol=1e-6),
@@ -344,6 +368,8 @@ TASKS = (
     Task(
         name="knn_distances_one_loop",
         function="knn_distances_one_loop",
+        forbidden=_DISTANCES,
+        by_hand="compute one test image's distances to all training images with broadcasting yourself",
         cases=_DISTANCE_CASES,
         reference=_distances_reference,
         compare=close(atol=1e-6, rtol=1e-6),
@@ -351,6 +377,8 @@ TASKS = (
     Task(
         name="knn_distances_no_loops",
         function="knn_distances_no_loops",
+        forbidden=_DISTANCES,
+        by_hand="expand |a - b|^2 into |a|^2 + |b|^2 - 2 a.b with a matrix product yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_DISTANCE_CASES,
         reference=_distances_reference,
@@ -359,6 +387,8 @@ TASKS = (
     Task(
         name="knn_predict",
         function="knn_predict",
+        forbidden=("sklearn.neighbors", "scipy.stats", "statistics", "torch.mode", ".mode"),
+        by_hand="find the k nearest labels and take their majority vote yourself",
         cases=(
             Case("4 test points, 9 training points, 3 classes, k=1", lambda rng: knn_predict_args(rng, 4, 9, 3, 1)),
             Case("6 test points, 12 training points, 4 classes, k=5", lambda rng: knn_predict_args(rng, 6, 12, 4, 5), seed=1),
@@ -371,6 +401,8 @@ TASKS = (
     Task(
         name="knn_cross_validate",
         function="knn_cross_validate",
+        forbidden=("sklearn.model_selection", "sklearn.neighbors", "sklearn.metrics", *_DISTANCES),
+        by_hand="split the folds and score each k with your own k-NN functions yourself",
         cases=(
             Case("30 points, 3 classes, k in (1, 3, 5), 3 folds",
                  lambda rng: (*blobs(rng, 30, 4, 3, spread=1.5), (1, 3, 5), 3)),
@@ -383,6 +415,9 @@ TASKS = (
     Task(
         name="linear_predict",
         function="linear_predict",
+        forbidden=(),
+        by_hand=("take the row-wise argmax of the scores X @ W yourself: nothing ready-made is simpler than that "
+                 "matrix product"),
         cases=(
             Case("5 examples, 3 features (+ bias), 4 classes",
                  lambda rng: (rng.normal(size=(4, 4)), with_bias_column(rng.normal(size=(5, 3))))),
@@ -393,6 +428,8 @@ TASKS = (
     Task(
         name="svm_loss_naive",
         function="svm_loss_naive",
+        forbidden=_HINGE,
+        by_hand="add up the margins and their gradient with loops yourself",
         cases=_LOSS_CASES,
         reference=_svm_reference,
         compare=close(atol=1e-8, rtol=1e-7),
@@ -400,6 +437,8 @@ TASKS = (
     Task(
         name="svm_loss_vectorised",
         function="svm_loss_vectorised",
+        forbidden=_HINGE,
+        by_hand="compute the margins and the gradient with array operations yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES,
         reference=_svm_reference,
@@ -408,6 +447,9 @@ TASKS = (
     Task(
         name="centred_difference_gradient",
         function="centred_difference_gradient",
+        forbidden=("cvcourse_utils.gradcheck.numerical_gradient", "cvcourse_utils.gradcheck.numerical_gradient_array",
+                   "cvcourse_utils.gradcheck.layer_gradient_errors", "scipy.optimize", "scipy.differentiate", "numpy.gradient", "torch.gradient", "torch.autograd", "torch.func", ".backward", ".torch", "jax"),
+        by_hand="nudge each entry by +h and -h and take the centred difference yourself",
         cases=(
             Case("f of a vector of 5", lambda rng: gradient_args(rng, (5,))),
             Case("f of a 4x3 matrix (like W)", lambda rng: gradient_args(rng, (4, 3)), seed=1),
@@ -418,6 +460,8 @@ TASKS = (
     Task(
         name="softmax_loss_naive",
         function="softmax_loss_naive",
+        forbidden=_SOFTMAX,
+        by_hand="compute the shifted softmax, its loss and gradient with loops yourself",
         cases=_LOSS_CASES + _LARGE_LOGITS,
         reference=_softmax_reference,
         compare=close(atol=1e-8, rtol=1e-7),
@@ -425,6 +469,8 @@ TASKS = (
     Task(
         name="softmax_loss_vectorised",
         function="softmax_loss_vectorised",
+        forbidden=_SOFTMAX,
+        by_hand="compute the shifted softmax, its loss and gradient with array operations yourself",
         vectorised=True,  # graded on its source too: no Python loops
         cases=_LOSS_CASES + _LARGE_LOGITS,
         reference=_softmax_reference,
@@ -433,6 +479,8 @@ TASKS = (
     Task(
         name="train_linear_classifier",
         function="train_linear_classifier",
+        forbidden=("torch.optim", "sklearn.linear_model", "sklearn.svm", "torch.autograd", ".backward"),
+        by_hand="sample mini-batches and step W against loss_fn's gradient yourself",
         cases=(
             Case("200 blobs in 2-D, 3 classes, 100 steps of 32", lambda rng: training_args(rng, 200, 2, 3, 100, 32)),
         ),
@@ -442,6 +490,9 @@ TASKS = (
     Task(
         name="confusion_matrix_by_hand",
         function="confusion_matrix_by_hand",
+        forbidden=("numpy.histogram2d", "numpy.histogramdd", "torch.histogramdd", "scipy.stats", "scipy.sparse",
+                   *_METRICS),
+        by_hand="count each (true, predicted) pair into a C x C array yourself",
         cases=(
             Case("12 labels, 3 classes", lambda rng: labels_and_predictions(rng, 12, 3)),
             Case("class 3 never occurs", lambda rng: (np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 1, 1]), 4)),
@@ -452,6 +503,8 @@ TASKS = (
     Task(
         name="precision_recall_f1",
         function="precision_recall_f1",
+        forbidden=_METRICS,
+        by_hand="compute precision, recall and F1 from the confusion matrix yourself",
         cases=(
             Case("40 labels, 4 classes", lambda rng: labels_and_predictions(rng, 40, 4)),
             Case("class 2 is never predicted (precision 0 by convention)",
@@ -463,6 +516,8 @@ TASKS = (
     Task(
         name="roc_curve_by_hand",
         function="roc_curve_by_hand",
+        forbidden=_METRICS,
+        by_hand="sort the scores and accumulate true and false positives yourself",
         cases=(
             Case("10 scores, all different", lambda rng: _roc_args(rng, 10)),
             Case("30 scores with ties (5 distinct values)", lambda rng: _roc_args(rng, 30, distinct=5), seed=1),
@@ -473,6 +528,8 @@ TASKS = (
     Task(
         name="auc_by_hand",
         function="auc_by_hand",
+        forbidden=("numpy.trapz", "numpy.trapezoid", "scipy.integrate", "torch.trapz", "torch.trapezoid", *_METRICS),
+        by_hand="sum the trapezoids under the curve yourself",
         cases=(
             Case("a ROC curve of 25 random scores", lambda rng: _auc_args(rng, 25)),
             Case("the diagonal (a coin toss)", lambda rng: (np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.5, 1.0]))),
@@ -483,6 +540,9 @@ TASKS = (
     Task(
         name="train_torch_softmax",
         function="train_torch_softmax",
+        forbidden=("sklearn", "cvcourse_utils.models", "torchvision.models", "lightning", "pytorch_lightning",
+                   "skorch"),
+        by_hand="build the nn.Linear, the data loader and the SGD optimiser and train with `fit` yourself",
         cases=(
             Case("300 blobs in 5-D, 4 classes, 5 epochs", lambda rng: torch_training_args(rng, 300, 5, 4, 5)),
             Case("another learning rate and weight decay (0.05, 1e-3) must reach the optimiser",

@@ -422,12 +422,32 @@ def init_matches_torch(actual, expected, args):
         raise CheckFailed(f"scheme {scheme!r}: expected standard deviation {want:.5f} (as torch.nn.init gives), got {std:.5f}")
 
 
+# --------------------------------------------------------------------------- what each task must write itself
+
+#: Gradients computed for you: automatic differentiation and the course's numerical gradients (which compute
+#: exactly what a backward pass returns); the lab's gradient checks import those inside a function, after the tasks.
+_AUTOGRAD = ("torch.autograd", "torch.func", ".backward", "jax", "cvcourse_utils.gradcheck.numerical_gradient",
+             "cvcourse_utils.gradcheck.numerical_gradient_array")
+#: Softmax, log-softmax, log-sum-exp and cross-entropy in one call.
+_SOFTMAX = ("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss", "torch.nn.functional.softmax",
+            "torch.nn.functional.log_softmax", "torch.softmax", "torch.log_softmax", "torch.logsumexp",
+            "torch.special.softmax", "torch.special.log_softmax", "torch.special.logsumexp", "torch.nn.CrossEntropyLoss",
+            "torch.nn.NLLLoss", "torch.nn.Softmax", "torch.nn.LogSoftmax", ".softmax", ".log_softmax", ".logsumexp",
+            "scipy.special", "sklearn.metrics.log_loss")
+#: Ready-made networks and their training.
+_NETWORKS = ("torch.nn.Linear", "torch.nn.Sequential", "torch.nn.functional.linear", "torch.nn.functional.relu", "torch.optim",
+             "sklearn.neural_network", "sklearn.linear_model", "cvcourse_utils.models")
+
+
 # --------------------------------------------------------------------------- the tasks, in notebook order
 
 TASKS = (
     Task(
         name="affine_forward",
         function="affine_forward",
+        forbidden=("torch.nn.functional.linear", "torch.nn.Linear", "torch.nn.functional.bilinear", "torch.addmm",
+                   "sklearn.neural_network"),
+        by_hand="flatten each example and compute x @ w + b yourself",
         cases=(
             Case("x (4, 5), w (5, 3)", affine_case(4, (5,), 3)),
             Case("images x (2, 3, 4, 4) are flattened", affine_case(2, (3, 4, 4), 6), seed=1),
@@ -439,6 +459,8 @@ TASKS = (
     Task(
         name="affine_backward",
         function="affine_backward",
+        forbidden=_AUTOGRAD,
+        by_hand="derive dx, dw and db with matrix products yourself",
         cases=(
             Case("x (4, 5), w (5, 3)", affine_backward_case(4, (5,), 3)),
             Case("images x (2, 3, 4, 4): dx keeps x's shape", affine_backward_case(2, (3, 4, 4), 6), seed=1),
@@ -449,6 +471,9 @@ TASKS = (
     Task(
         name="relu_forward",
         function="relu_forward",
+        forbidden=("torch.relu", "torch.relu_", "torch.nn.functional.relu", "torch.nn.functional.relu_",
+                   "torch.nn.functional.threshold", "torch.nn.ReLU", ".relu", ".relu_"),
+        by_hand="compute max(0, x) yourself",
         cases=(Case("x (4, 6)", elementwise_case((4, 6))), Case("x (2, 3, 5)", elementwise_case((2, 3, 5)), seed=1)),
         reference=_elementwise_forward_ref(torch.relu, cache_is_output=False),
         compare=rel_close(),
@@ -457,6 +482,8 @@ TASKS = (
     Task(
         name="relu_backward",
         function="relu_backward",
+        forbidden=_AUTOGRAD,
+        by_hand="let the gradient through where x > 0 yourself",
         cases=(
             Case("x (4, 6)", elementwise_backward_case((4, 6))),
             Case("x (2, 3, 5) with some x exactly 0 (gradient 0 there)", with_exact_zeros(elementwise_backward_case((2, 3, 5))), seed=1),
@@ -468,6 +495,9 @@ TASKS = (
     Task(
         name="sigmoid_forward",
         function="sigmoid_forward",
+        forbidden=("scipy.special", "torch.sigmoid", "torch.special.expit", "torch.nn.functional.sigmoid",
+                   "torch.nn.Sigmoid", ".sigmoid", "torch.nn.functional.logsigmoid"),
+        by_hand="compute 1 / (1 + e^-x) without overflow yourself",
         cases=(Case("x (4, 6)", elementwise_case((4, 6), scale=3.0)),),
         reference=_elementwise_forward_ref(torch.sigmoid, cache_is_output=True),
         compare=rel_close(),
@@ -476,6 +506,8 @@ TASKS = (
     Task(
         name="sigmoid_backward",
         function="sigmoid_backward",
+        forbidden=_AUTOGRAD,
+        by_hand="multiply dout by sigma (1 - sigma) from the cache yourself",
         cases=(Case("x (4, 6)", elementwise_backward_case((4, 6), scale=3.0)),),
         reference=_elementwise_backward_ref(torch.sigmoid),
         compare=rel_close(),
@@ -484,6 +516,9 @@ TASKS = (
     Task(
         name="tanh_forward",
         function="tanh_forward",
+        forbidden=(),
+        by_hand=("apply tanh and keep what the backward pass needs: tanh itself (np.tanh) is the building block, "
+                 "nothing more ready-made answers it"),
         cases=(Case("x (4, 6)", elementwise_case((4, 6))),),
         reference=_elementwise_forward_ref(torch.tanh, cache_is_output=True),
         compare=rel_close(),
@@ -492,6 +527,8 @@ TASKS = (
     Task(
         name="tanh_backward",
         function="tanh_backward",
+        forbidden=_AUTOGRAD,
+        by_hand="multiply dout by 1 - tanh^2 from the cache yourself",
         cases=(Case("x (4, 6)", elementwise_backward_case((4, 6))),),
         reference=_elementwise_backward_ref(torch.tanh),
         compare=rel_close(),
@@ -500,6 +537,8 @@ TASKS = (
     Task(
         name="softmax_cross_entropy",
         function="softmax_cross_entropy",
+        forbidden=(*_SOFTMAX, *_AUTOGRAD),
+        by_hand="compute the shifted log-softmax, the loss and dscores yourself",
         cases=(
             Case("5 examples, 4 classes", softmax_case(5, 4)),
             Case("large scores (needs the max-subtraction trick)", softmax_case(6, 3, scale=50.0, offset=1000.0), seed=1),
@@ -510,6 +549,8 @@ TASKS = (
     Task(
         name="two_layer_net",
         function="two_layer_net",
+        forbidden=(*_NETWORKS, *_SOFTMAX, *_AUTOGRAD),
+        by_hand="chain your own layers forward and backward yourself",
         cases=(
             Case("scores only (y is None)", two_layer_case(4, 5, 7, 3, with_labels=False)),
             Case("loss and gradients", two_layer_case(6, 5, 7, 3), seed=1),
@@ -521,6 +562,8 @@ TASKS = (
     Task(
         name="train_two_layer_net",
         function="train_two_layer_net",
+        forbidden=(*_NETWORKS, *_AUTOGRAD),
+        by_hand="write the mini-batch SGD loop with learning-rate decay yourself",
         cases=(
             Case(
                 "600 digits, 8 epochs",
@@ -539,6 +582,8 @@ TASKS = (
     Task(
         name="search_two_layer_net",
         function="search_two_layer_net",
+        forbidden=("sklearn.model_selection", "optuna", "ray", "hyperopt", *_NETWORKS),
+        by_hand="train one network per (hidden size, learning rate) and keep the best yourself",
         cases=(Case("2 x 2 grid on 500 digits", search_case(500, 300, [16, 64], [0.001, 0.3], epochs=6)),),
         reference=None,
         compare=search_is_consistent(min_accuracy=0.8),
@@ -547,6 +592,8 @@ TASKS = (
     Task(
         name="init_weights_xavier_he",
         function="init_weights",
+        forbidden=("torch.nn.init", "torch.nn.Linear", "keras", "tensorflow"),
+        by_hand="compute each scheme's standard deviation and draw the weights yourself",
         cases=tuple(
             Case(f"{scheme}, fan_in 400, fan_out 300", init_case(400, 300, scheme), seed=i)
             for i, scheme in enumerate(("zero", "small", "xavier", "he"))
@@ -558,6 +605,8 @@ TASKS = (
     Task(
         name="deep_net_forward_backward",
         function="deep_net_forward_backward",
+        forbidden=(*_NETWORKS, *_AUTOGRAD),
+        by_hand="run your layers forward and then backward through the caches yourself",
         cases=(
             Case("4 ReLU layers", deep_net_case(8, 5, 6, 4, "relu", std=np.sqrt(2))),
             Case("3 tanh layers", deep_net_case(5, 4, 6, 3, "tanh", std=1.0), seed=1),

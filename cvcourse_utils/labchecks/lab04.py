@@ -500,10 +500,45 @@ _FORWARD_CASES = (
     Case("2x1x8x6 input, 2 filters 5x3, stride 2, pad 0", lambda rng: conv_inputs(rng, 2, 1, 8, 6, 2, 5, 3, 2, 0), seed=3),
 )
 
+# --------------------------------------------------------------------------- what each task must write itself
+
+#: Gradients computed for you: automatic differentiation and the course's numerical gradients (which compute
+#: exactly what a backward pass returns); the lab's gradient checks import those inside a function, after the tasks.
+_AUTOGRAD = ("torch.autograd", "torch.func", ".backward", "torch.nn.grad", "jax",
+             "cvcourse_utils.gradcheck.numerical_gradient", "cvcourse_utils.gradcheck.numerical_gradient_array")
+#: PyTorch's im2col / col2im.
+_UNFOLD = ("torch.nn.functional.unfold", "torch.nn.functional.fold", "torch.nn.Unfold", "torch.nn.Fold", ".unfold")
+#: A convolution in one call.
+_CONVOLUTIONS = ("scipy.signal", "scipy.ndimage", "torch.nn.functional.conv1d", "torch.nn.functional.conv2d",
+                 "torch.nn.functional.conv3d", "torch.conv1d", "torch.conv2d", "torch.conv3d", "torch.convolution",
+                 "torch.nn.functional.conv_transpose1d", "torch.nn.functional.conv_transpose2d",
+                 "torch.nn.functional.conv_transpose3d", "torch.conv_transpose2d", "torch.nn.Conv1d", "torch.nn.Conv2d",
+                 "torch.nn.Conv3d", "torch.nn.ConvTranspose2d", "torch.nn.LazyConv2d", "cv2", "skimage")
+#: Max-pooling in one call.
+_POOLING = ("torch.nn.functional.max_pool1d", "torch.nn.functional.max_pool2d", "torch.nn.functional.max_pool3d",
+            "torch.nn.functional.max_pool2d_with_indices", "torch.max_pool2d", "torch.nn.functional.adaptive_max_pool2d",
+            "torch.nn.functional.max_unpool2d", "torch.nn.functional.fractional_max_pool2d", "torch.nn.MaxPool2d",
+            "torch.nn.AdaptiveMaxPool2d", "torch.nn.MaxUnpool2d", "scipy.ndimage", "skimage")
+#: Batch normalisation in one call.
+_BATCHNORM = ("torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
+              "torch.nn.functional.instance_norm", "torch.nn.modules.batchnorm", "torch.nn.BatchNorm1d",
+              "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d", "sklearn.preprocessing", "scipy.stats.zscore")
+#: Dropout in one call.
+_DROPOUT = ("torch.nn.functional.dropout", "torch.nn.functional.dropout1d", "torch.nn.functional.dropout2d",
+            "torch.nn.functional.alpha_dropout", "torch.dropout", "torch.nn.Dropout", "torch.nn.Dropout2d")
+#: Ready-made optimisers (``train_cnn`` uses them; the update rules write them).
+_OPTIMISERS = ("torch.optim", "optax")
+#: Ready-made networks and trainers.
+_READY_NETWORKS = ("cvcourse_utils.models", "torchvision.models", "timm")
+_TRAINERS = ("lightning", "pytorch_lightning", "skorch", "ignite", "accelerate")
+
+
 TASKS = (
     Task(
         name="conv_forward_naive",
         function="conv_forward_naive",
+        forbidden=(*_CONVOLUTIONS, *_UNFOLD),
+        by_hand="slide each filter over the padded images with loops yourself",
         cases=_FORWARD_CASES,
         reference=_conv_reference,
         compare=close(atol=1e-5, rtol=1e-5),
@@ -511,6 +546,8 @@ TASKS = (
     Task(
         name="im2col",
         function="im2col",
+        forbidden=_UNFOLD,
+        by_hand="gather every window of the padded images into columns yourself",
         cases=(
             Case("1x1x3x3 input, 2x2 windows, stride 1", lambda rng: im2col_inputs(rng, 1, 1, 3, 3, 2, 2, 1, 0)),
             Case("2x2x5x5 input, 3x3 windows, stride 2, pad 1", lambda rng: im2col_inputs(rng, 2, 2, 5, 5, 3, 3, 2, 1), seed=1),
@@ -521,6 +558,8 @@ TASKS = (
     Task(
         name="conv_forward_im2col",
         function="conv_forward_im2col",
+        forbidden=(*_CONVOLUTIONS, *_UNFOLD),
+        by_hand="multiply the filters with your im2col columns yourself",
         vectorised=True,  # graded on its source too: no Python loops
         loops_allowed_in=('im2col', 'col2im'),  # they loop over the kernel offsets, not the data
         cases=_FORWARD_CASES,
@@ -530,6 +569,9 @@ TASKS = (
     Task(
         name="receptive_field",
         function="receptive_field",
+        forbidden=(),
+        by_hand=("grow the field layer by layer from kernels and strides yourself: no library computes a receptive "
+                 "field"),
         cases=(
             Case("three 3x3 convolutions, stride 1 (VGG's argument)", lambda rng: (np.array([[3, 1], [3, 1], [3, 1]]),)),
             Case("LeNet-5: 5x5 conv, 2x2 pool, 5x5 conv, 2x2 pool", lambda rng: (np.array([[5, 1], [2, 2], [5, 1], [2, 2]]),)),
@@ -540,6 +582,8 @@ TASKS = (
     Task(
         name="conv_backward_naive",
         function="conv_backward_naive",
+        forbidden=(*_CONVOLUTIONS, *_UNFOLD, *_AUTOGRAD),
+        by_hand="accumulate dx, dw and db window by window yourself",
         cases=(
             Case("2x3x5x5 input, 4 filters 3x3, stride 1, pad 1", lambda rng: conv_backward_inputs(rng, 2, 3, 5, 5, 4, 3, 3, 1, 1)),
             Case("1x2x7x7 input, 3 filters 3x3, stride 2, pad 0", lambda rng: conv_backward_inputs(rng, 1, 2, 7, 7, 3, 3, 3, 2, 0), seed=1),
@@ -550,6 +594,8 @@ TASKS = (
     Task(
         name="col2im",
         function="col2im",
+        forbidden=(*_UNFOLD, *_AUTOGRAD),
+        by_hand="add each column back into its window of the padded image yourself",
         cases=(
             Case("columns of a 1x1x3x3 input, 2x2 windows, stride 1 (overlaps add up)",
                  lambda rng: col2im_inputs(rng, 1, 1, 3, 3, 2, 2, 1, 0)),
@@ -562,6 +608,8 @@ TASKS = (
     Task(
         name="conv_backward_im2col",
         function="conv_backward_im2col",
+        forbidden=(*_CONVOLUTIONS, *_UNFOLD, *_AUTOGRAD),
+        by_hand="compute dw and dx with matrix products and your col2im yourself",
         vectorised=True,  # graded on its source too: no Python loops
         loops_allowed_in=('im2col', 'col2im'),  # they loop over the kernel offsets, not the data
         cases=(
@@ -574,6 +622,8 @@ TASKS = (
     Task(
         name="max_pool_forward",
         function="max_pool_forward",
+        forbidden=_POOLING,
+        by_hand="take the maximum of every pooling window yourself",
         cases=(
             Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_inputs(rng, 2, 3, 4, 4, 2, 2)),
             Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)", lambda rng: pool_inputs(rng, 1, 2, 5, 7, 3, 2), seed=1),
@@ -584,6 +634,8 @@ TASKS = (
     Task(
         name="max_pool_backward",
         function="max_pool_backward",
+        forbidden=(*_POOLING, *_AUTOGRAD),
+        by_hand="route each gradient to the maximum of its window yourself",
         cases=(
             Case("2x3x4x4 input, 2x2 pool, stride 2", lambda rng: pool_backward_inputs(rng, 2, 3, 4, 4, 2, 2)),
             Case("1x2x5x7 input, 3x3 pool, stride 2 (overlapping windows)",
@@ -597,6 +649,8 @@ TASKS = (
     Task(
         name="build_cnn",
         function="build_cnn",
+        forbidden=(*_READY_NETWORKS, *_TRAINERS),
+        by_hand="stack the convolution, normalisation, pooling and linear layers yourself",
         cases=(
             Case("RGB 32x32 images, 5 classes, BatchNorm, no dropout", lambda rng: (3, 5, True, 0.0, 32)),
             Case("grey 28x28 images, 10 classes, no BatchNorm, dropout 0.3", lambda rng: (1, 10, False, 0.3, 28)),
@@ -608,6 +662,8 @@ TASKS = (
     Task(
         name="train_cnn",
         function="train_cnn",
+        forbidden=(*_READY_NETWORKS, *_TRAINERS),
+        by_hand="build the optimiser, the scheduler and the loaders and train with `fit` yourself",
         cases=(
             Case("Adam, lr 3e-3, 3 epochs on 320 easy shapes", lambda rng: ("adam", 3e-3, 0.0, 3, 320, 0)),
             Case("SGD with momentum, lr 0.02, weight decay 5e-4, 3 epochs", lambda rng: ("momentum", 0.02, 5e-4, 3, 320, 1)),
@@ -620,6 +676,8 @@ TASKS = (
     Task(
         name="batchnorm_forward",
         function="batchnorm_forward",
+        forbidden=_BATCHNORM,
+        by_hand="normalise with the batch (or running) statistics and update the running ones yourself",
         cases=(
             Case("training, 8 x 5 features", lambda rng: batchnorm_inputs(rng, (8, 5), True)),
             Case("evaluation: the running statistics, not the batch's", lambda rng: batchnorm_inputs(rng, (6, 3), False), seed=1),
@@ -632,6 +690,8 @@ TASKS = (
     Task(
         name="batchnorm_backward",
         function="batchnorm_backward",
+        forbidden=(*_BATCHNORM, *_AUTOGRAD),
+        by_hand="derive dx, dgamma and dbeta of batch normalisation yourself",
         cases=(
             Case("8 x 5 features", lambda rng: batchnorm_backward_inputs(rng, (8, 5))),
             Case("images 3 x 2 x 4 x 4", lambda rng: batchnorm_backward_inputs(rng, (3, 2, 4, 4)), seed=1),
@@ -642,6 +702,8 @@ TASKS = (
     Task(
         name="dropout_forward",
         function="dropout_forward",
+        forbidden=_DROPOUT,
+        by_hand="draw the keep mask and scale the kept values yourself",
         cases=(
             Case("training, p = 0.5 on 20,000 units", lambda rng: (rng.normal(size=(100, 200)), 0.5, True, 3)),
             Case("training, p = 0.2, images 8 x 3 x 16 x 16", lambda rng: (rng.normal(size=(8, 3, 16, 16)), 0.2, True, 4), seed=1),
@@ -654,6 +716,8 @@ TASKS = (
     Task(
         name="dropout_backward",
         function="dropout_backward",
+        forbidden=(*_DROPOUT, *_AUTOGRAD),
+        by_hand="let the gradient through the kept units, scaled, yourself",
         cases=(
             Case("p = 0.5, 6 x 4", lambda rng: dropout_backward_inputs(rng, (6, 4), 0.5)),
             Case("p = 0.1, 2 x 3 x 4 x 4", lambda rng: dropout_backward_inputs(rng, (2, 3, 4, 4), 0.1), seed=1),
@@ -664,6 +728,8 @@ TASKS = (
     Task(
         name="sgd_momentum_update",
         function="sgd_momentum_update",
+        forbidden=_OPTIMISERS,
+        by_hand="update the velocity and step the weights yourself",
         cases=(
             Case("5 steps, lr 0.1, momentum 0.9", lambda rng: optimizer_inputs(rng, (3, 4), 5, learning_rate=0.1, momentum=0.9)),
             Case("defaults (lr 1e-2, momentum 0.9), 8 steps", lambda rng: optimizer_inputs(rng, (6,), 8), seed=1),
@@ -675,6 +741,8 @@ TASKS = (
     Task(
         name="rmsprop_update",
         function="rmsprop_update",
+        forbidden=_OPTIMISERS,
+        by_hand="update the squared-gradient cache and step the weights yourself",
         cases=(
             Case("6 steps, lr 1e-2, decay 0.99", lambda rng: optimizer_inputs(rng, (3, 4), 6, learning_rate=1e-2, decay_rate=0.99,
                                                                               epsilon=1e-8)),
@@ -687,6 +755,8 @@ TASKS = (
     Task(
         name="adam_update",
         function="adam_update",
+        forbidden=_OPTIMISERS,
+        by_hand="update both moments, correct their bias and step the weights yourself",
         cases=(
             Case("6 steps, lr 1e-2, betas (0.9, 0.999)", lambda rng: optimizer_inputs(rng, (3, 4), 6, learning_rate=1e-2)),
             Case("defaults (lr 1e-3), 12 steps: the bias correction matters early", lambda rng: optimizer_inputs(rng, (4,), 12),
@@ -699,6 +769,8 @@ TASKS = (
     Task(
         name="random_search",
         function="random_search",
+        forbidden=("sklearn.model_selection", "scipy.stats", "optuna", "ray", "hyperopt"),
+        by_hand="draw log-uniform learning rates and weight decays, evaluate each and sort the trials yourself",
         cases=(
             Case("100 trials, lr in [1e-4, 1e-1], weight decay in [1e-6, 1e-2]",
                  lambda rng: search_inputs(100, (1e-4, 1e-1), (1e-6, 1e-2), seed=0)),
