@@ -237,14 +237,15 @@ def _home(obj: Any) -> str | None:
 class Rules:
     """The forbidden entries of one task, with the live objects they denote (for re-exports and subclasses)."""
 
-    def __init__(self, forbidden: Iterable[str]):
+    def __init__(self, forbidden: Iterable[str], eager: bool = True):
         entries = tuple(dict.fromkeys((*ALWAYS_FORBIDDEN, *forbidden)))
         self.names = tuple(e for e in entries if not e.startswith("."))
         self.declared = tuple(e for e in dict.fromkeys(forbidden) if not e.startswith("."))
         self.attributes = {e[1:] for e in entries if e.startswith(".")}
         self.objects: dict[int, tuple[Any, str]] = {}
         for entry in self.names:
-            self._import_parent(entry)
+            if eager or entry.split(".")[0] in sys.modules:  # a student's kernel loads only what its code loaded
+                self._import_parent(entry)
             obj = _loaded_object(entry)
             if obj is not None and not isinstance(obj, (int, float, str, bool, type(None))):
                 self.objects[id(obj)] = (obj, entry)
@@ -475,12 +476,14 @@ class Reader:
 
 
 @functools.lru_cache(maxsize=256)
-def rules_for(forbidden: tuple[str, ...]) -> Rules:
-    """The :class:`Rules` of a forbidden list (built once: it may import the modules it names)."""
-    return Rules(forbidden)
+def rules_for(forbidden: tuple[str, ...], eager: bool = True) -> Rules:
+    """The :class:`Rules` of a forbidden list, built once. ``eager`` (the grader) imports the modules it names, so
+    re-exports compare as objects; otherwise (``check``, in a student's kernel) only those of packages the
+    notebook has already imported, since code can only reach a loaded package."""
+    return Rules(forbidden, eager)
 
 
-def find_delegations(sources: Iterable[str], function: str, forbidden: Iterable[str]) -> list[Finding]:
+def find_delegations(sources: Iterable[str], function: str, forbidden: Iterable[str], eager: bool = True) -> list[Finding]:
     """Every forbidden use in what ``function`` can reach, in notebook cells ``sources`` (in the order they run).
 
     A function the cells never define is reported as unreadable (its code cannot be checked).
@@ -489,7 +492,7 @@ def find_delegations(sources: Iterable[str], function: str, forbidden: Iterable[
     module = read_module(sources)
     if function not in module.bindings:
         return [Finding(f"no definition of `{function}` in the notebook", "unreadable:missing", "its code could not be read")]
-    return Reader(module, rules_for(tuple(forbidden))).run(function)
+    return Reader(module, rules_for(tuple(forbidden), eager)).run(function)
 
 
 # --------------------------------------------------------------------------- live functions (what ``check`` reads)
@@ -588,7 +591,7 @@ def delegations_in_function(fn: Callable, forbidden: Iterable[str], caller: dict
     namespace = _namespace(fn)
     home = _home(fn)
     if caller is not None and home and getattr(fn, "__module__", None) != caller.get("__name__"):
-        entry = rules_for(forbidden).match(home)  # not defined in the notebook: a library's or the course's own
+        entry = rules_for(forbidden, False).match(home)  # not defined in the notebook: a library's or the course's own
         if entry is not None:
             return [Finding(home, entry, f"the definition of {name}")]
     try:
@@ -600,11 +603,11 @@ def delegations_in_function(fn: Callable, forbidden: Iterable[str], caller: dict
         source = _lambda_source(fn)
         if source is None:
             return [Finding("a lambda whose source cannot be read", "unreadable:source", "its code could not be read")]
-        return find_delegations([*sources, _live_imports([source], {**namespace, **closure}), source], "_lambda_", forbidden)
+        return find_delegations([*sources, _live_imports([source], {**namespace, **closure}), source], "_lambda_", forbidden, False)
     if name not in read_module(sources).bindings:
         cells = _defining_cells(fn)
         sources += [_live_imports(cells, {**namespace, **closure}), *cells]
-    return find_delegations(sources, name, forbidden)
+    return find_delegations(sources, name, forbidden, False)
 
 
 TAUGHT_CASE = "taught code: no ready-made answer"
