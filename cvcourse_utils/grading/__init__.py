@@ -10,6 +10,13 @@ One module per step:
 - ``grader``      comparing and scoring one submission (expected values never leave this process)
 - ``gradebook``   ``grades.csv``, feedback, logs, rows and ``batch.json``
 
+and, after grading (``cvcourse report``), one module per step again:
+
+- ``results``     a finished gradebook read back, every file checked
+- ``similarity``  how alike the students' task code is (normalised tokens, winnowed fingerprints)
+- ``report``      the class report, one self-contained HTML page
+- ``lms``         Canvas's and Moodle's import CSV, and every case in long form
+
 Keep this file light: the child imports the package too.
 """
 from __future__ import annotations
