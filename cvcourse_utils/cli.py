@@ -1,5 +1,5 @@
 """The ``cvcourse`` command: ``doctor``, ``labs``, ``normalize``, ``lint``, ``new-module``, ``slides``, ``data``,
-``grade``, ``hub-link`` and ``collect``."""
+``grade``, ``report``, ``hub-link`` and ``collect``."""
 from __future__ import annotations
 
 import argparse
@@ -176,6 +176,12 @@ def grade(args: argparse.Namespace) -> int:
     return grade_command(args)
 
 
+def report(args: argparse.Namespace) -> int:
+    from cvcourse_utils.grading.report import report_command
+
+    return report_command(args)
+
+
 def hub_link(args: argparse.Namespace) -> int:
     """Print the nbgitpuller link that gives each student the course (cloned or updated) and opens a lab."""
     from cvcourse_utils.hub import hub_link as make_link
@@ -271,6 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=grade)
+
+    p = sub.add_parser("report", help="after grading: a class report in one HTML page (report.html), or --lms exports")
+    p.add_argument("grades_dir", type=Path, help="the gradebook folder that `cvcourse grade --out` wrote")
+    p.add_argument("--lms", action="append", choices=["canvas", "moodle", "csv"],
+                   help="write the scores for an LMS instead (canvas.csv, moodle.csv) or every case in long form (cases.csv); "
+                        "may be repeated")
+    p.add_argument("--roster", type=Path, help="CSV with a 'submission' column (notebook name) and the LMS's student columns")
+    p.add_argument("--assignment", help="the assignment's column name in the LMS export (default: the lab, e.g. lab01)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="similarity (0 to 1) from which a pair of submissions is flagged (default 0.5)")
+    p.add_argument("--force", action="store_true", help="replace report.html or the export files if they exist")
+    p.set_defaults(func=report)
 
     p = sub.add_parser("hub-link", help="print the nbgitpuller link that gives students the course on a JupyterHub")
     p.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.example.edu")

@@ -8,7 +8,14 @@ One module per step:
 - ``child``       the code that runs inside the sandbox, next to the student's
 - ``wire``        the plain-data format between the two (``.npz``, never pickle)
 - ``grader``      comparing and scoring one submission (expected values never leave this process)
-- ``gradebook``   ``grades.csv``, feedback and logs
+- ``gradebook``   ``grades.csv``, feedback, logs, rows and ``batch.json``
+
+and, after grading (``cvcourse report``), one module per step again:
+
+- ``results``     a finished gradebook read back, every file checked
+- ``similarity``  how alike the students' task code is (normalised tokens, winnowed fingerprints)
+- ``report``      the class report, one self-contained HTML page
+- ``lms``         Canvas's and Moodle's import CSV, and every case in long form
 
 Keep this file light: the child imports the package too.
 """
@@ -43,8 +50,18 @@ def _font_cache() -> dict | None:
 ANOMALIES = ("killed", "error", "timeout")
 
 
+def _progress_bar(total: int, lab: str, show: bool | None):
+    """A tqdm bar on stderr: notebooks done of ``total``, rate and ETA (``show=None``: only on a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"Grading {lab}", unit="notebook", file=sys.stderr, dynamic_ncols=True,
+                disable=None if show is None else not show,
+                bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} elapsed, ETA {remaining}, {rate_fmt}")
+
+
 def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: float = 120.0,
-                hidden: list[Path] = (), progress: Callable[[str], None] = print, resume: bool = False) -> list:
+                hidden: list[Path] = (), progress: Callable[[str], None] = print, resume: bool = False,
+                bar: bool | None = False) -> list:
     """Grade every submission in ``paths`` (files or folders) into ``out``; returns the grades in input order.
 
     ``hidden`` are more folders the sandbox must hide (the course folder); the
@@ -53,6 +70,9 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
     is done; with ``resume`` a submission already graded there with the same lab, file and
     timeout is not graded again. A submission that ends ``killed``, ``error`` or ``timeout``
     is graded once more after the batch, alone, and that second result is kept.
+    ``out/batch.json`` records the batch (settings, start, end and wall time, where each
+    notebook was read). ``bar`` shows a progress bar on stderr (count, rate, ETA) beside the
+    per-submission lines: ``True`` always, ``None`` only on a terminal.
     """
     from cvcourse_utils.grading import gradebook, sandbox
     from cvcourse_utils.grading.grader import Grader
@@ -81,6 +101,12 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
             kept = sum(g is not None for g in grades)
             progress(f"Resuming: {kept} of {len(submissions)} submission(s) were graded before and are kept.")
         lock = threading.Lock()
+        todo = [i for i, g in enumerate(grades) if g is None]
+        meter = _progress_bar(len(todo), lab.name, bar)
+
+        def say(line: str) -> None:
+            with meter.external_write_mode():  # the bar steps aside for the line, then comes back below it
+                progress(line)
 
         def record(i: int, g, label: str) -> None:
             with lock:  # one writer at a time: the row, the feedback and the gradebook so far
@@ -88,14 +114,16 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
                 gradebook.save_row(out, stems[i], g, keys[i])
                 gradebook.write_feedback(out, stems[i], lab, g)
                 gradebook.write_csv(out, lab, grades)
-            progress(f"[{label}] {g.file}: {gradebook.number(g.score)}/{gradebook.number(g.max_score)} {g.status} ({g.seconds:.1f} s)")
+            say(f"[{label}] {g.file}: {gradebook.number(g.score)}/{gradebook.number(g.max_score)} {g.status} ({g.seconds:.1f} s)")
 
         start = time.perf_counter()
-        todo = [i for i, g in enumerate(grades) if g is None]
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        batch = gradebook.batch_record(lab, grader.stub, files, stems, jobs=jobs, timeout=timeout, sandbox=box.description)
+        gradebook.write_batch(out, batch)
+        with meter, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(grader.grade, submissions[i]): i for i in todo}
             for done, future in enumerate(as_completed(futures), 1):
                 record(futures[future], future.result(), f"{done}/{len(todo)}")
+                meter.update(1)
         again = [i for i in todo if grades[i].status in ANOMALIES]
         for n, i in enumerate(again, 1):  # alone: nothing else runs, so a neighbour cannot have caused it
             first = grades[i]
@@ -104,9 +132,11 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
                        + (f" ({first.message})" if first.message else "") + "; this is the second result."]
             record(i, g, f"re-graded {n}/{len(again)}")
         gradebook.write_csv(out, lab, grades)
+        wall = time.perf_counter() - start
+        gradebook.write_batch(out, gradebook.finish_batch(batch, wall, graded=len(todo), kept=len(grades) - len(todo),
+                                                          regraded=len(again)))
         progress(gradebook.summary(lab, grades))
-        progress(f"Wrote {out / 'grades.csv'} and {len(grades)} feedback file(s) in {out / 'feedback'} "
-                 f"({time.perf_counter() - start:.1f} s).")
+        progress(f"Wrote {out / 'grades.csv'} and {len(grades)} feedback file(s) in {out / 'feedback'} ({wall:.1f} s).")
         return grades
     finally:
         shutil.rmtree(workroot, ignore_errors=True)
@@ -186,7 +216,7 @@ def grade_command(args) -> int:
         return fail(f"cannot write the gradebook to {args.out}: {err.strerror or err}")
     try:
         grade_batch(lab, list(args.submissions), Path(args.out), jobs=args.jobs, timeout=args.timeout, hidden=[Path(args.root)],
-                    resume=getattr(args, "resume", False))
+                    resume=getattr(args, "resume", False), bar=None)
     except (LabError, SandboxError) as err:
         return fail(str(err))
     except OSError as err:

@@ -1,4 +1,4 @@
-"""What the grader writes: ``grades.csv``, ``feedback/<name>.md`` and ``.json``, ``logs/<name>.txt``.
+"""What the grader writes: ``grades.csv``, ``feedback/<name>.md`` and ``.json``, ``logs/<name>.txt``, ``batch.json``.
 
 Feedback is for students: per task the points and each case's result. Public
 cases come with the check's message; hidden cases only with their name and
@@ -101,6 +101,45 @@ def load_row(out: Path, stem: str, key: str) -> Grade | None:
         return Grade(**g)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+BATCH = "batch.json"  # out/batch.json: the batch's settings and times, where each notebook was read, the stub's cells
+
+
+def batch_record(lab: Lab, stub: dict, files: list[Path], stems: list[str], **settings) -> dict:
+    """What ``batch.json`` says before grading starts (``finished`` and ``wall_seconds`` stay ``None`` until it ends).
+
+    ``submissions`` maps each feedback name to the notebook's absolute path, so that ``cvcourse report``
+    can read the students' cells later; ``stub_cells`` are the generated lab's task and written-answer
+    cells (what every student starts from, public material), so that the report can leave them out.
+    """
+    from datetime import datetime, timezone
+
+    from cvcourse_utils.notebooks import cell_source
+
+    stub_cells = {}
+    for cell in stub["cells"]:
+        info = cell.get("metadata", {}).get("nbgrader", {})
+        if info.get("solution") and isinstance(info.get("grade_id"), str):
+            stub_cells[info["grade_id"]] = cell_source(cell)
+    return {"lab": lab.name, **settings, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": None, "wall_seconds": None,
+            "submissions": {stem: str(Path(f).absolute()) for stem, f in zip(stems, files)},
+            "tasks": [t.name for t in lab.tasks], "written": [{"grade_id": g, "points": p} for g, p in lab.written],
+            "stub_cells": stub_cells}
+
+
+def finish_batch(record: dict, wall_seconds: float, **counts) -> dict:
+    """The record once the batch has ended: when, how long (wall-clock seconds) and how many were graded."""
+    from datetime import datetime, timezone
+
+    return {**record, **counts, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(wall_seconds, 2)}
+
+
+def write_batch(out: Path, record: dict) -> None:
+    # ASCII JSON: a file name that is not valid UTF-8 survives as an escaped surrogate and reads back the same
+    atomic_write(out / BATCH, json.dumps(record, indent=1, ensure_ascii=True) + "\n")
 
 
 def write_csv(out: Path, lab: Lab, grades: list[Grade]) -> Path:
