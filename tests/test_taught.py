@@ -161,12 +161,15 @@ def test_the_grader_gives_a_delegated_answer_zero_and_says_why(tmp_path):
     write(subs, "numpy.ipynb", with_source(lab.reference, "fx_count", "def count_positive(x):\n    return int(np.count_nonzero(x > 0))"))
     write(subs, "hidden.ipynb", with_source(lab.reference, "fx_count",
                                             "def count_positive(x):\n    return int(getattr(np, 'count_' + 'nonzero')(x > 0))"))
+    write(subs, "made_by_exec.ipynb", with_source(lab.reference, "fx_count",
+                                                  "exec('def count_positive(x):\\n    return int((x > 0).sum())')"))
     grades = grade_batch(lab, [subs], tmp_path / "out", jobs=2, timeout=60, hidden=[ROOT], progress=lambda s: None)
     for g in grades:
         assert g.status == "ok" and g.score == lab.max_score - lab.points["fx_count"], g
         task = g.tasks[2]
         assert task.points == 0 and all(c.passed for c in task.cases if c.name != TAUGHT_CASE), "right, but delegated"
         assert task.cases[-1].name == TAUGHT_CASE and "asks you to count with a comparison and a sum" in task.cases[-1].message
+        assert len(task.cases) == 1 + len(lab.tasks[2].cases) + len(lab.hidden["fx_count"])
     feedback = json.loads((tmp_path / "out" / "feedback" / "numpy.json").read_text())
     assert "`numpy.count_nonzero`" in feedback["tasks"][2]["cases"][-1]["message"]
 

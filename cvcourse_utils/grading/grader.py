@@ -69,13 +69,19 @@ def _clip(text: Any) -> str:
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."
 
 
-def delegated_tasks(tasks, cells: list[dict]) -> dict[str, str]:
+def delegated_tasks(tasks, cells: list[dict], ran: set[str] | None = None) -> dict[str, str]:
     """``{task name: message}`` for each task whose answer uses ready-made code (``cvcourse_utils.taught``),
-    read in the grader's process from every merged cell (``{"source": ...}``), in the order they run."""
+    read in the grader's process from every merged cell (``{"source": ...}``), in the order they run.
+
+    ran: the tasks whose function returned a value in some case; a function the cells never define (a cell
+    that does not parse, say) counts against a task only if it ran all the same (made by ``exec``, say).
+    """
     sources = [cell["source"] for cell in cells]
     messages = {}
     for t in tasks:
         found = find_delegations(sources, t.function, t.forbidden) if t.forbidden is not None else []
+        if ran is not None and t.name not in ran:
+            found = [f for f in found if f.entry != "unreadable:missing"]
         if found:
             messages[t.name] = delegation_message(t.function, t.by_hand, found)
     return messages
@@ -220,7 +226,8 @@ class Grader:
 
     def _score(self, results: list[tuple[str, Any]], cells: list[dict] = ()) -> list[TaskResult]:
         loops = self._loops(list(cells))
-        delegated = delegated_tasks(self.lab.tasks, list(cells))
+        ran = {task.name for (task, *_), (kind, _) in zip(self.cases, results) if kind == "value"}
+        delegated = delegated_tasks(self.lab.tasks, list(cells), ran)
         by_task: dict[str, list[CaseResult]] = {t.name: [] for t in self.lab.tasks}
         for (task, case, hidden, args, expected), (kind, value) in zip(self.cases, results):
             if kind != "value":
