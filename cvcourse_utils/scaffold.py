@@ -101,8 +101,12 @@ HOW_TO_WORK = """## How to work
   prints ✓ or ✗ for each; a ✗ comes with the expected and the actual values, so read it.
   A task is done when the cell prints `All ... cases ... pass`.
 - Grading runs the same checks plus hidden ones (other sizes and edge cases), so write general code:
-  nothing that only works for the inputs you see. A task whose name says *vectorised*, *no_loops* or
-  *im2col* may not use Python loops: its check reads the code.
+  nothing that only works for the inputs you see.
+- Write what each task teaches yourself. An answer that hands the task to a ready-made implementation
+  (the course's own code in `cvcourse_utils`, or a library call that does the whole task) earns 0, however
+  right its numbers: the check reads your code and names the call it found. Building blocks such as
+  `torch.matmul` or `nn.Linear` are fine; each task's text says what it asks for. Some checks read the
+  code for more: where a task's name says *vectorised*, *no_loops* or *im2col*, Python loops are not allowed.
 - Written questions are answered in the cells that say `YOUR ANSWER HERE` (a few sentences each).
 - If an import fails or something seems broken, open a terminal in the course folder and run
   `.venv/bin/cvcourse doctor`: it says what is installed and what to fix.
