@@ -34,14 +34,14 @@ SHORTCUTS = {
         "    s = diffusers.DDPMScheduler(num_train_timesteps=len(alphas_cumprod))\n"
         "    s.alphas_cumprod = alphas_cumprod\n"
         "    return s.add_noise(x0, noise, t)\n"),
-    "sinusoidal_embedding": (
-        "from diffusers.models.embeddings import get_timestep_embedding\n"
-        "def sinusoidal_embedding(t, dim):\n"
-        "    return get_timestep_embedding(t, dim, flip_sin_to_cos=True, downscale_freq_shift=0)\n"),
     "time_res_block": (
         "from cvcourse_utils.diffusion import ResBlock\n"
         "class TimeResBlock(ResBlock):\n"
         "    pass\n"),
+    "sinusoidal_embedding": (
+        "from diffusers.models.embeddings import get_timestep_embedding\n"
+        "def sinusoidal_embedding(t, dim):\n"
+        "    return get_timestep_embedding(t, dim, flip_sin_to_cos=True, downscale_freq_shift=0)\n"),
     "diffusion_loss": (
         "def diffusion_loss(model, x0, t, noise, alphas_cumprod, labels=None):\n"
         "    from cvcourse_utils.diffusion import q_sample as course_q_sample\n"
@@ -67,30 +67,35 @@ SHORTCUTS = {
         "    return torch.lerp(eps_uncond, eps_cond, scale)\n"),
 }
 
-MORE_SHORTCUTS = {  # other ways in: a tensor method, the library's U-Net block, a helper of the student's
+MORE_SHORTCUTS = {  # other ways in: a tensor method, a class reached at run time, a helper of the student's
     "cfg_guidance": (
         "def cfg_guidance(eps_uncond, eps_cond, scale):\n"
         "    return eps_uncond.lerp(eps_cond, scale)\n"),
-    "time_res_block": (
-        "import torch.nn as nn\n"
-        "from diffusers.models.resnet import ResnetBlock2D\n"
-        "class TimeResBlock(nn.Module):\n"
-        "    def __init__(self, c_in, c_out, emb_dim):\n"
-        "        super().__init__()\n"
-        "        self.block = ResnetBlock2D(in_channels=c_in, out_channels=c_out, temb_channels=emb_dim)\n"
-        "    def forward(self, x, emb):\n"
-        "        return self.block(x, emb)\n"),
     "ddim_step": (
         "import diffusers.schedulers as S\n"
         "def helper(eps, t, x_t, alphas_cumprod):\n"
         "    return S.DDIMScheduler(num_train_timesteps=len(alphas_cumprod)).step(eps, t, x_t).prev_sample\n"
         "def ddim_step(eps, t, t_prev, x_t, alphas_cumprod, eta=0.0, noise=None, clip_x0=True):\n"
         "    return helper(eps, t, x_t, alphas_cumprod)\n"),
+    "time_res_block": (  # the course's U-Net is built from the course's ResBlock by default: its class, at run time
+        "from cvcourse_utils.diffusion import TinyUNet\n"
+        "def TimeResBlock(c_in, c_out, emb_dim):\n"
+        "    return type(TinyUNet(1, width=8).mid)(c_in, c_out, emb_dim)\n"),
     "sinusoidal_embedding": (
         "from cvcourse_utils.vit import sinusoidal_positions\n"
         "def sinusoidal_embedding(t, dim):\n"
         "    return sinusoidal_positions(int(t.max()) + 1, dim)[t]\n"),
 }
+
+RESNET_BLOCK = (  # diffusers' U-Net block
+    "import torch.nn as nn\n"
+    "from diffusers.models.resnet import ResnetBlock2D\n"
+    "class TimeResBlock(nn.Module):\n"
+    "    def __init__(self, c_in, c_out, emb_dim):\n"
+    "        super().__init__()\n"
+    "        self.block = ResnetBlock2D(in_channels=c_in, out_channels=c_out, temb_channels=emb_dim)\n"
+    "    def forward(self, x, emb):\n"
+    "        return self.block(x, emb)\n")
 
 
 def test_shortcuts_earn_zero(capsys):
@@ -99,6 +104,10 @@ def test_shortcuts_earn_zero(capsys):
 
 def test_more_shortcuts_earn_zero(capsys):
     assert_shortcuts_earn_zero(LAB, {**SHORTCUTS, **MORE_SHORTCUTS}, capsys)
+
+
+def test_diffusers_resnet_block_earns_zero(capsys):
+    assert_shortcuts_earn_zero(LAB, {**SHORTCUTS, "time_res_block": RESNET_BLOCK}, capsys)
 
 
 # The course's function imported under the task's name. The grader reads the cells and flags it; ``check`` is given

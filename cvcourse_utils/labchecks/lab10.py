@@ -5,7 +5,10 @@ against torchmetrics' ``FrechetInceptionDistance`` (fed the features themselves)
 the training code have no single right answer, so their checks run the student's code and test
 properties: output shapes and ranges, the DCGAN layer types, that the class label changes the
 output, that one training step reports the right losses and that D's loss falls on a fixed batch
-when only D steps, and that a short training run moves the samples towards the data.
+when only D steps, and that a short training run moves the samples towards the data. Two checks watch what the
+student's code feeds the course's models (forward pre-hooks): a training run must draw fresh latents every step and
+hand D each real image with its own label; and a conditional D must score the pair, not add a bias per class (the
+change a label makes must depend on the image).
 """
 from __future__ import annotations
 
