@@ -5,7 +5,10 @@ against torchmetrics' ``FrechetInceptionDistance`` (fed the features themselves)
 the training code have no single right answer, so their checks run the student's code and test
 properties: output shapes and ranges, the DCGAN layer types, that the class label changes the
 output, that one training step reports the right losses and that D's loss falls on a fixed batch
-when only D steps, and that a short training run moves the samples towards the data.
+when only D steps, and that a short training run moves the samples towards the data. Two checks watch what the
+student's code feeds the course's models (forward pre-hooks): a training run must draw fresh latents every step and
+hand D each real image with its own label; and a conditional D must score the pair, not add a bias per class (the
+change a label makes must depend on the image).
 """
 from __future__ import annotations
 
@@ -163,6 +166,13 @@ def run_discriminator(fn, args) -> dict:
             same_x = x[:1].repeat(num_classes, 1, 1, 1)
             scores = forward(same_x, torch.arange(num_classes))
             report["label_changes_output"] = float((scores - scores[0]).abs().max())
+            # every image with every label: a label that only adds a bias per class moves every image's score by
+            # the same amount; a real conditional D scores the (image, label) pair, so the change depends on the image
+            grid = torch.stack([forward(x, torch.full((batch,), c, dtype=torch.long)) for c in range(num_classes)], dim=1)
+            grid = grid.double()
+            interaction = grid - grid.mean(0, keepdim=True) - grid.mean(1, keepdim=True) + grid.mean()
+            report["label_image_interaction"] = float(interaction.abs().max())
+            report["label_effect"] = float((grid - grid.mean(1, keepdim=True)).abs().max())
     return report
 
 
@@ -193,6 +203,10 @@ def compare_discriminator(actual, expected, args) -> None:
             raise CheckFailed("embed the class label with nn.Embedding(num_classes, ...)")
         if float(actual["label_changes_output"]) < 1e-6:
             raise CheckFailed("the same image scores the same for every label: the label must enter the score")
+        if float(actual["label_image_interaction"]) <= 1e-4 * float(actual["label_effect"]) + 1e-7:
+            raise CheckFailed("changing the label changes every image's score by the same amount: a bias per class "
+                              "does not ask whether the image fits the label; combine the label with the image's "
+                              "features (the projection <e_y, h(x)>)")
 
 
 # --------------------------------------------------------------------------- gan_train_step
@@ -296,9 +310,33 @@ def run_train_gan(fn, args) -> dict:
     g, d = _course_models(seed, num_classes, width=16)
     images, labels = load_dataset("digits", "train", n=TRAIN_GAN_IMAGES, image_size=28, seed=seed, as_numpy=True)
     before = [p.detach().clone() for p in g.parameters()]
+    fed = {"latents": set(), "g_calls": 0, "real_rows": 0, "real_label_mismatches": 0}
+    data = (torch.from_numpy(images).float().flatten(1) * 2 - 1).double()
+
+    def watch_g(module, args, kwargs):  # the latents G trains on (snapshots run in eval mode)
+        if module.training:
+            z = args[0] if args else kwargs["z"]
+            fed["g_calls"] += 1
+            fed["latents"].update(row.numpy().tobytes() for row in z.detach().cpu().float())
+
+    def watch_d(module, args, kwargs):  # real images must come with their own labels
+        x = (args[0] if args else kwargs["x"]).detach().cpu().float().flatten(1)
+        y = args[1] if len(args) > 1 else kwargs.get("labels")
+        if y is None or not num_classes:
+            return
+        distance, nearest = torch.cdist(x.double(), data).min(dim=1)
+        real = distance < 1e-3
+        fed["real_rows"] += int(real.sum())
+        fed["real_label_mismatches"] += int((y.detach().cpu()[real] != torch.from_numpy(labels)[nearest[real]]).sum())
+
+    hooks = [g.register_forward_pre_hook(watch_g, with_kwargs=True), d.register_forward_pre_hook(watch_d, with_kwargs=True)]
     torch.manual_seed(seed)
-    history = fn(g, d, torch.from_numpy(images), torch.from_numpy(labels) if num_classes else None,
-                 latent_dim=8, steps=steps, batch_size=32, lr=2e-3, snapshot_every=snapshot_every, seed=seed)
+    try:
+        history = fn(g, d, torch.from_numpy(images), torch.from_numpy(labels) if num_classes else None,
+                     latent_dim=8, steps=steps, batch_size=32, lr=2e-3, snapshot_every=snapshot_every, seed=seed)
+    finally:
+        for hook in hooks:
+            hook.remove()
     if not isinstance(history, dict) or not {"d_loss", "g_loss", "snapshots"} <= set(history):
         raise TypeError("train_gan must return a dict with 'd_loss', 'g_loss' and 'snapshots'")
     snaps = [np.asarray(s.detach().cpu() if isinstance(s, torch.Tensor) else s, dtype=np.float64) for s in history["snapshots"]]
@@ -315,6 +353,8 @@ def run_train_gan(fn, args) -> dict:
             "snapshot_ranges": [[float(s.min()), float(s.max())] for s in snaps] if snaps else [],
             "snapshots_differ": bool(len(snaps) > 1 and np.abs(snaps[0] - snaps[-1]).max() > 1e-3),
             "g_moved": bool(any(not torch.equal(a, b.detach()) for a, b in zip(before, g.parameters()))),
+            "distinct_latents": len(fed["latents"]), "g_calls": fed["g_calls"], "real_rows": fed["real_rows"],
+            "real_label_mismatches": fed["real_label_mismatches"],
             "start_distance": float(np.linalg.norm(start.mean(0).numpy() - data_mean)),
             "end_distance": float(np.linalg.norm(end.mean(0).numpy() - data_mean))}
 
@@ -335,6 +375,17 @@ def compare_train_gan(actual, expected, args) -> None:
         raise CheckFailed("the first and the last snapshot are the same images: does the generator train?")
     if not bool(actual["g_moved"]):
         raise CheckFailed("the generator's parameters did not change: train the model you were given, in place")
+    if int(actual["distinct_latents"]) < 0.9 * steps * 32:
+        raise CheckFailed(f"in {steps} training steps of batch 32 the generator saw only {int(actual['distinct_latents'])} "
+                          "different latents: draw fresh latents z for every step")
+    if num_classes:
+        rows, wrong = int(actual["real_rows"]), int(actual["real_label_mismatches"])
+        if rows < steps * 32 // 2:
+            raise CheckFailed(f"the discriminator saw only {rows} real images in {steps} steps of batch 32: give it a batch "
+                              "of the real images (mapped to [-1, 1]) at every step")
+        if wrong > 0.02 * rows:
+            raise CheckFailed(f"{wrong} of the {rows} real images reached the discriminator with another image's label: "
+                              "take the labels of the same indices as the images")
     start, end = float(actual["start_distance"]), float(actual["end_distance"])
     if not end <= TRAIN_GAN_PROGRESS * start:
         raise CheckFailed(f"after {steps} steps the samples' mean image is {end:.3f} from the data's (it was {start:.3f} "
@@ -372,12 +423,30 @@ def _fid_reference(features_a, features_b):
     return float(metric.compute())
 
 
+# --------------------------------------------------------------------------- what each task must not use
+
+#: The losses are taught by hand: PyTorch's binary cross-entropy (with logits or on probabilities, as a function or a
+#: module; soft_margin_loss is the same loss with labels +-1) answers each of them in one call.
+BCE_LOSSES = ("torch.nn.functional.binary_cross_entropy_with_logits", "torch.nn.functional.binary_cross_entropy",
+              "torch.nn.BCEWithLogitsLoss", "torch.nn.BCELoss", "torch.binary_cross_entropy_with_logits",
+              "torch.nn.functional.soft_margin_loss", "torch.nn.SoftMarginLoss")
+#: The course's own DCGAN (conditional with num_classes) answers the four model tasks.
+COURSE_MODELS = ("cvcourse_utils.gan.DCGANGenerator", "cvcourse_utils.gan.DCGANDiscriminator")
+#: The course's step and loop (and its losses, which the step must take from the student's own tasks).
+COURSE_TRAINING = ("cvcourse_utils.gan.gan_step", "cvcourse_utils.gan.train_gan_models", "cvcourse_utils.gan.d_loss_bce",
+                   "cvcourse_utils.gan.g_loss_nonsaturating")
+#: torchmetrics' FID and the course's wrapper of it (scipy.linalg.sqrtm stays allowed: the text offers it).
+FID = ("torchmetrics.image.fid", "cvcourse_utils.judge.judge_fid", "cvcourse_utils.judge.score_samples")
+
+
 # --------------------------------------------------------------------------- tasks, in notebook order
 
 TASKS = (
     Task(
         name="discriminator_loss",
         function="discriminator_loss",
+        forbidden=BCE_LOSSES + ("cvcourse_utils.gan.d_loss_bce", "cvcourse_utils.gan.gan_step"),
+        by_hand='compute the binary cross-entropy of real and fake logits yourself, with F.logsigmoid',
         cases=(
             Case("8 real and 8 fake logits", lambda rng: logits_inputs(rng, 8, 8)),
             Case("5 real and 12 fake logits (the batch sizes may differ)", lambda rng: logits_inputs(rng, 5, 12), seed=1),
@@ -389,6 +458,8 @@ TASKS = (
     Task(
         name="generator_loss_minimax",
         function="generator_loss_minimax",
+        forbidden=BCE_LOSSES + ("cvcourse_utils.gan.d_loss_bce", "cvcourse_utils.gan.gan_step"),
+        by_hand='compute mean log(1 - D(G(z))) from the logits yourself, with F.logsigmoid',
         cases=(Case("10 fake logits", lambda rng: logits_inputs(rng, 10)),
                Case("3 fake logits", lambda rng: logits_inputs(rng, 3), seed=1)),
         reference=_g_minimax_reference,
@@ -398,6 +469,8 @@ TASKS = (
     Task(
         name="generator_loss_nonsaturating",
         function="generator_loss_nonsaturating",
+        forbidden=BCE_LOSSES + ("cvcourse_utils.gan.g_loss_nonsaturating", "cvcourse_utils.gan.gan_step"),
+        by_hand='compute -mean log D(G(z)) from the logits yourself, with F.logsigmoid',
         cases=(Case("10 fake logits", lambda rng: logits_inputs(rng, 10)),
                Case("3 fake logits", lambda rng: logits_inputs(rng, 3), seed=1)),
         reference=_g_nonsaturating_reference,
@@ -407,6 +480,8 @@ TASKS = (
     Task(
         name="dcgan_generator",
         function="dcgan_generator",
+        forbidden=COURSE_MODELS,
+        by_hand="build the DCGAN generator's layers yourself",
         cases=(Case("latent_dim 32, width 32, a batch of 4", lambda rng: (32, 0, 32, 4)),
                Case("latent_dim 8, width 16, a batch of 3", lambda rng: (8, 0, 16, 3))),
         compare=compare_generator,
@@ -415,6 +490,8 @@ TASKS = (
     Task(
         name="dcgan_discriminator",
         function="dcgan_discriminator",
+        forbidden=COURSE_MODELS,
+        by_hand="build the DCGAN discriminator's layers yourself",
         cases=(Case("width 32, a batch of 4", lambda rng: (0, 32, 4)),
                Case("width 16, a batch of 3", lambda rng: (0, 16, 3))),
         compare=compare_discriminator,
@@ -423,6 +500,8 @@ TASKS = (
     Task(
         name="gan_train_step",
         function="gan_train_step",
+        forbidden=COURSE_TRAINING,
+        by_hand='write the alternating D and G updates yourself, with your own losses',
         cases=(Case("a batch of 16, unconditional", lambda rng: (0, 16, 0)),
                Case("a batch of 8, conditional on 10 classes", lambda rng: (1, 8, 10))),
         compare=compare_gan_train_step,
@@ -431,6 +510,8 @@ TASKS = (
     Task(
         name="train_gan",
         function="train_gan",
+        forbidden=COURSE_TRAINING,
+        by_hand='write the training loop yourself: batches, fresh latents, optimisers and snapshots',
         cases=(Case("60 steps, a snapshot every 20, unconditional", lambda rng: (60, 20, 0, 0)),),
         compare=compare_train_gan,
         call=run_train_gan,
@@ -438,6 +519,8 @@ TASKS = (
     Task(
         name="conditional_generator",
         function="conditional_generator",
+        forbidden=COURSE_MODELS,
+        by_hand='build the conditional generator yourself (an nn.Embedding and your DCGAN generator)',
         cases=(Case("latent_dim 32, 10 classes, width 32, a batch of 10", lambda rng: (32, 10, 32, 10)),
                Case("latent_dim 8, 3 classes, width 16, a batch of 4", lambda rng: (8, 3, 16, 4))),
         compare=compare_generator,
@@ -446,6 +529,8 @@ TASKS = (
     Task(
         name="conditional_discriminator",
         function="conditional_discriminator",
+        forbidden=COURSE_MODELS,
+        by_hand='build the projection discriminator yourself',
         cases=(Case("10 classes, width 32, a batch of 10", lambda rng: (10, 32, 10)),
                Case("3 classes, width 16, a batch of 4", lambda rng: (3, 16, 4))),
         compare=compare_discriminator,
@@ -454,6 +539,8 @@ TASKS = (
     Task(
         name="frechet_distance",
         function="frechet_distance",
+        forbidden=FID,
+        by_hand='compute the means, covariances and the trace of the matrix square root yourself',
         cases=(
             Case("two sets of 200 features in 4-d, the second shifted by 0.5", lambda rng: feature_pair(rng, 200, 200, 4, shift=0.5)),
             Case("300 and 150 features in 8-d, the second stretched 1.5x", lambda rng: feature_pair(rng, 300, 150, 8, stretch=1.5), seed=1),
