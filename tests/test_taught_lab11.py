@@ -127,7 +127,6 @@ def test_the_grader_flags_the_reference_imported_under_the_tasks_name():
     assert list(delegated_tasks(spec.tasks, merged.cells)) == ["drop_labels"]
 
 
-@pytest.mark.xfail(strict=True, reason="check reads the library's module, not the notebook, for a library function")
 def test_check_refuses_the_reference_imported_under_the_tasks_name():
     namespace = {"__name__": "__main__", "In": ["", RENAMED_REFERENCE]}
     exec(RENAMED_REFERENCE, namespace)
