@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--self-test", action="store_true",
                    help="grade the lab's solution (must earn full marks) and generated lab (must earn 0); exit 1 if not")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
-    p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission (default 120)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="wall-clock seconds per submission (default: the lab's TIMEOUT in its grading file, else 120)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=grade)
 

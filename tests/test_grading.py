@@ -563,3 +563,14 @@ def test_the_launchers_own_namespaces_keep_kill_minus_one_inside(tmp_path):
         assert bystander.poll() is None, "kill(-1) inside the namespace reached a process outside it"
     finally:
         bystander.kill()
+
+
+def test_a_lab_sets_its_own_grading_timeout(tmp_path):
+    from cvcourse_utils.grading.lab import DEFAULT_TIMEOUT, LabError, load_lab, load_lab_files
+
+    root = Path(__file__).resolve().parents[1]
+    assert load_lab("lab10", root).timeout == 300 and load_lab("lab01", root).timeout == DEFAULT_TIMEOUT
+    bad = tmp_path / "grading.py"
+    bad.write_text((FIXTURES / "lab99_grading.py").read_text() + "\nTIMEOUT = 0\n")
+    with pytest.raises(LabError, match="TIMEOUT must be a positive number"):
+        load_lab_files("lab99", FIXTURES / "lab99_fixture.json", FIXTURES / "lab99_tasks.py", bad)

@@ -190,3 +190,4 @@ def test_check_sees_a_library_class_imported_under_the_tasks_name(monkeypatch):
         exec("from torchvision.ops import SqueezeExcitation", namespace)
         with pytest.raises(CheckFailed, match="ready-made code"):
             exec("check('demo_se', SqueezeExcitation)", namespace)
+

@@ -194,17 +194,18 @@ def grade_command(args) -> int:
 
     if args.jobs < 1:
         return fail("--jobs must be at least 1")
-    if not args.timeout > 0:
+    if args.timeout is not None and not args.timeout > 0:
         return fail("--timeout must be a positive number of seconds")
     try:
         lab = load_lab(args.lab, args.root)
     except LabError as err:
         return fail(str(err))
+    timeout = args.timeout if args.timeout is not None else lab.timeout
     if getattr(args, "self_test", False):
         if args.submissions or args.out:
             return fail("--self-test grades the lab's own solution and generated lab: give no submissions and no --out")
         try:
-            problems = self_test(lab, jobs=max(args.jobs, 2), timeout=max(args.timeout, 300.0), hidden=[Path(args.root)])
+            problems = self_test(lab, jobs=max(args.jobs, 2), timeout=max(timeout, 300.0), hidden=[Path(args.root)])
         except (LabError, SandboxError) as err:
             return fail(str(err))
         return 1 if problems else 0
@@ -215,7 +216,7 @@ def grade_command(args) -> int:
     except OSError as err:
         return fail(f"cannot write the gradebook to {args.out}: {err.strerror or err}")
     try:
-        grade_batch(lab, list(args.submissions), Path(args.out), jobs=args.jobs, timeout=args.timeout, hidden=[Path(args.root)],
+        grade_batch(lab, list(args.submissions), Path(args.out), jobs=args.jobs, timeout=timeout, hidden=[Path(args.root)],
                     resume=getattr(args, "resume", False), bar=None)
     except (LabError, SandboxError) as err:
         return fail(str(err))

@@ -23,6 +23,10 @@ from cvcourse_utils.checking import Case, Task
 from cvcourse_utils.notebooks import NotebookError, read_notebook
 
 
+#: Seconds a submission may run when neither the lab's grading file (``TIMEOUT``) nor ``--timeout`` says otherwise.
+DEFAULT_TIMEOUT = 120.0
+
+
 class LabError(ValueError):
     """The lab cannot be graded: unknown name, missing or inconsistent instructor files."""
 
@@ -37,6 +41,7 @@ class Lab:
     hidden: dict[str, tuple[Case, ...]]
     tasks_module: dict                   # name, package, filename and source of the tasks module, for the child
     written: tuple[tuple[str, float], ...] = ()   # (grade_id, points) of written answers, graded by hand
+    timeout: float = DEFAULT_TIMEOUT     # seconds per submission unless `cvcourse grade --timeout` says otherwise
 
     @property
     def max_score(self) -> float:
@@ -83,8 +88,11 @@ def build_lab(name: str, notebook: Path, tasks_module: ModuleType, grading: Modu
     written = tuple((c["metadata"]["nbgrader"]["grade_id"], float(c["metadata"]["nbgrader"].get("points", 0)))
                     for c in reference["cells"] if c.get("cell_type") == "markdown"
                     and c.get("metadata", {}).get("nbgrader", {}).get("solution") and c["metadata"]["nbgrader"].get("grade"))
+    timeout = getattr(grading, "TIMEOUT", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise LabError(f"{where}: TIMEOUT must be a positive number of seconds")
     return Lab(name, notebook, reference, tasks, {k: float(v) for k, v in points.items()},
-               {n: hidden.get(n, ()) for n in names}, module, written)
+               {n: hidden.get(n, ()) for n in names}, module, written, float(timeout))
 
 
 def load_lab_files(name: str, notebook: Path, tasks_file: Path, grading_file: Path) -> Lab:

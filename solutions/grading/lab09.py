@@ -8,6 +8,10 @@ from cvcourse_utils.checking import Case
 from cvcourse_utils.labchecks.lab09 import (attack_inputs, images_inputs, random_attack_inputs, trained_inputs,
                                             training_inputs)
 
+# Seconds a submission may run (cvcourse grade --timeout overrides it). The solution graded in 105 s in fast mode
+# on the 2-core machine at load 8-10 (2026-12-06): the course-wide 120 s would give correct work 0 on a busy grader.
+TIMEOUT = 240
+
 POINTS = {
     "saliency_map": 2,
     "occlusion_map": 2,
