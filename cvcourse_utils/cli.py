@@ -118,7 +118,7 @@ def lint(args: argparse.Namespace) -> int:
 
 
 def new_module(args: argparse.Namespace) -> int:
-    """Write the five files of a new module from the course's template."""
+    """Write the six files of a new module from the course's template."""
     from cvcourse_utils.scaffold import ScaffoldError
     from cvcourse_utils.scaffold import new_module as scaffold
 
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=lint)
 
-    p = sub.add_parser("new-module", help='write a new module\'s five files: cvcourse new-module 12 optical_flow "Optical flow"')
+    p = sub.add_parser("new-module", help='write a new module\'s six files: cvcourse new-module 12 optical_flow "Optical flow"')
     p.add_argument("number", help="two digits, e.g. 12")
     p.add_argument("topic", help="lower-case words joined by '_', e.g. optical_flow")
     p.add_argument("title", help='the title, e.g. "Optical flow"')

@@ -1,4 +1,4 @@
-"""``cvcourse new-module NN topic "Title"``: the five files of a new module, from one template.
+"""``cvcourse new-module NN topic "Title"``: the six files of a new module, from one template.
 
 It writes the lecture, the solution, the lab's tasks (``labchecks/labNN.py``), its points and
 hidden cases (``solutions/grading/labNN.py``) and the generated lab, with every cell's nbgrader
@@ -215,8 +215,26 @@ def readme_with_row(readme: str, number: str, title: str) -> str:
     return "\n".join(lines)
 
 
+def taught_test_source(number: str) -> str:
+    """``tests/test_taught_labNN.py``: a shortcut answer to each task with a forbidden list earns 0."""
+    return f'''"""Lab {number}: a ready-made answer to each task earns 0, in the check and in the grader (cvcourse_utils.taught).
+
+Add a shortcut for every task you write: the one-line answer a student in a hurry would try.
+"""
+from taught_shortcuts import assert_shortcuts_earn_zero
+
+SHORTCUTS = {{
+    "{example_task(number)}": "import numpy as np\\n\\ndef clip_to_unit(img):\\n    return np.clip(img, 0.0, 1.0)\\n",
+}}
+
+
+def test_shortcuts_earn_zero(capsys):
+    assert_shortcuts_earn_zero("lab{number}", SHORTCUTS, capsys)
+'''
+
+
 def new_module(root: str | Path, number: str | int, topic: str, title: str) -> list[Path]:
-    """Write the five files of module ``number`` (``"05"``) with ``topic`` (``"cnn_architectures"``).
+    """Write the six files of module ``number`` (``"05"``) with ``topic`` (``"cnn_architectures"``).
 
     Refuses (``ScaffoldError``, nothing written) when the number or topic is malformed or any of
     the module's files, or another module with the same number, already exists.
@@ -240,6 +258,7 @@ def new_module(root: str | Path, number: str | int, topic: str, title: str) -> l
         root / "cvcourse_utils" / "labchecks" / f"{lab}.py": labchecks_source(number, title),
         root / "solutions" / "grading" / f"{lab}.py": grading_source(number, title),
         root / "labs" / f"{lab}_{topic}.ipynb": make_lab(solution, solution_path),
+        root / "tests" / f"test_taught_{lab}.py": taught_test_source(number),
     }
     clashes = [p for p in files if p.exists()]
     clashes += [p for folder, pattern in (("lectures", f"{number}_*.ipynb"), ("solutions", f"{lab}_*.ipynb"), ("labs", f"{lab}_*.ipynb"))

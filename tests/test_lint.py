@@ -182,8 +182,8 @@ def test_a_scaffolded_module_passes_the_tests_as_it_is(tmp_path):
     run("-m", "cvcourse_utils.cli", "labs")
     assert "No problems in every module." in run("-m", "cvcourse_utils.cli", "lint")
     out = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-              "lectures/99_demo_topic.ipynb", "solutions/lab99_demo_topic.ipynb",
-              "tests/test_repository.py", "-k", "99 or up_to_date or environment or a_course")
+              "lectures/99_demo_topic.ipynb", "solutions/lab99_demo_topic.ipynb", "tests/test_taught_lab99.py",
+              "tests/test_repository.py", "-k", "99 or up_to_date or environment or a_course or shortcuts")
     assert " passed" in out and "failed" not in out, out[-2000:]
     assert "Self-test lab99: solution 1/1 (ok), generated lab 0/1 (ok): OK" in run(
         "-m", "cvcourse_utils.cli", "grade", "lab99", "--self-test")

@@ -85,6 +85,15 @@ def test_each_lab_stops_at_its_first_task_with_a_clear_message(path, tmp_path):
     assert "checking.py" not in message and "Traceback" not in message, "the student sees a message, not a traceback"
 
 
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_each_lab_tests_that_ready_made_answers_earn_zero(path):
+    """Every lab whose tasks forbid ready-made code has tests/test_taught_labNN.py (cvcourse new-module writes one)."""
+    lab = path.name[:5]
+    if any(t.forbidden for t in lab_tasks(lab)):
+        test = ROOT / "tests" / f"test_taught_{lab}.py"
+        assert test.exists() and "assert_shortcuts_earn_zero" in test.read_text(), f"{lab}: no {test.name} with shortcut answers"
+
+
 def test_task_names_are_unique_across_labs():
     names = [t.name for lab in known_labs() for t in lab_tasks(lab)]
     assert len(names) == len(set(names))
