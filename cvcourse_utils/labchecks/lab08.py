@@ -546,6 +546,8 @@ TASKS = (
             Case("3 boxes on a 16x16 grid, radius 1.5", lambda rng: assign_inputs(rng, 3), seed=13),
             Case("a box inside a bigger box: the smaller one wins", lambda rng: (
                 np.array([[4.0, 4, 60, 60], [20.0, 22, 36, 40]]), np.array([1, 2]), grid_centres(16), 1.5, 4)),
+            Case("radius 0.25: each box keeps only the location nearest its centre", lambda rng: assign_inputs(rng, 3, radius=0.25),
+                 seed=18),
         ),
         reference=_assign_reference,
         call=_call_assign,

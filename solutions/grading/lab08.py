@@ -106,8 +106,8 @@ HIDDEN = {
     ),
     "assign_targets": (
         Case("no boxes: every location is background", lambda rng: assign_inputs(rng, 0), seed=901),
-        Case("a 2.5-pixel box: only the location nearest its centre",
-             lambda rng: (np.array([[20.5, 29.0, 23.0, 31.5]]), np.array([4]), grid_centres(16), 1.5, 4)),
+        Case("a 2.5-pixel box, radius 0.05: only the location nearest its centre",
+             lambda rng: (np.array([[20.5, 29.0, 23.0, 31.5]]), np.array([4]), grid_centres(16), 0.05, 4)),
         Case("4 boxes, radius 100 (every location inside a box)", lambda rng: assign_inputs(rng, 4, radius=100.0), seed=902),
         Case("6 boxes on an 8x8 grid of stride 8", lambda rng: assign_inputs(rng, 6, side=8, stride=8, max_side=40.0), seed=903),
     ),
