@@ -27,6 +27,7 @@ from torchvision.utils import draw_bounding_boxes
 
 __all__ = [
     "OneStageDetector", "collate_scenes", "scene_tensors", "location_centres", "fcos_targets", "one_stage_loss",
+    "one_stage_loss_terms",
     "decode_one_stage", "detect", "train_one_stage", "encode_boxes", "decode_boxes", "faster_rcnn_from_backbone",
     "mask_rcnn_from_backbone", "train_torchvision_detector", "predict_torchvision", "draw_detections",
     "targets_as_numpy", "flatten_detections", "greedy_match", "precision_recall", "interpolated_ap",
@@ -177,10 +178,9 @@ def _only_cell(centres: torch.Tensor, boxes: torch.Tensor, stride: int) -> torch
 
 def one_stage_loss(outputs: dict[str, torch.Tensor], targets: Sequence[dict], radius: float | None = 1.5,
                    stride: int = 4) -> dict[str, torch.Tensor]:
-    """The FCOS loss of a batch: sigmoid focal loss over every location and class (divided by the
-    number of positives), GIoU loss of the positives' boxes and BCE of their centerness.
+    """The FCOS loss of a batch: ``fcos_targets`` for each image, then ``one_stage_loss_terms``.
     Returns a dict of the three terms and their sum ``"loss"``."""
-    logits, distances, centerness = outputs["logits"], outputs["distances"], outputs["centerness"]
+    logits = outputs["logits"]
     n, a, c = logits.shape
     side = int(round(math.sqrt(a)))
     centres = location_centres(side, side, stride).to(logits.device)
@@ -189,16 +189,28 @@ def one_stage_loss(outputs: dict[str, torch.Tensor], targets: Sequence[dict], ra
     labels = torch.stack([t[0] for t in assigned])                            # (N, A)
     target_dist = torch.stack([t[1] for t in assigned])                       # (N, A, 4)
     target_ctr = torch.stack([t[2] for t in assigned])                        # (N, A)
+    return one_stage_loss_terms(outputs, labels, target_dist, target_ctr, centres)
+
+
+def one_stage_loss_terms(outputs: dict[str, torch.Tensor], labels: torch.Tensor, target_dist: torch.Tensor,
+                         target_ctr: torch.Tensor, centres: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The FCOS loss given the assigned targets: labels (N, A) (0 = background), distances (N, A, 4),
+    centerness (N, A) and the locations' centres (A, 2). Sigmoid focal loss (alpha 0.25, gamma 2) summed
+    over every location and class and divided by the number of positives (at least 1); GIoU loss of the
+    positives' boxes (centre -/+ distances), averaged over positives; BCE of the positives' centerness
+    logits, averaged. Returns ``{"loss", "cls", "box", "centerness"}``."""
+    logits, distances, centerness = outputs["logits"], outputs["distances"], outputs["centerness"]
+    n, a, c = logits.shape
     positive = labels > 0
-    num_pos = positive.sum().clamp(min=1).float()
-    one_hot = F.one_hot(labels, c + 1)[..., 1:].float()
+    num_pos = positive.sum().clamp(min=1).to(logits.dtype)
+    one_hot = F.one_hot(labels, c + 1)[..., 1:].to(logits.dtype)
     cls_loss = sigmoid_focal_loss(logits, one_hot, reduction="sum") / num_pos
     if positive.any():
-        pc = centres[None].expand(n, -1, -1)[positive]
-        pred, true = distances[positive], target_dist[positive]
+        pc = centres.to(distances.dtype)[None].expand(n, -1, -1)[positive]
+        pred, true = distances[positive], target_dist[positive].to(distances.dtype)
         to_box = lambda d: torch.cat([pc - d[:, :2], pc + d[:, 2:]], 1)
         box_loss = generalized_box_iou_loss(to_box(pred), to_box(true), reduction="mean")
-        ctr_loss = F.binary_cross_entropy_with_logits(centerness[positive], target_ctr[positive])
+        ctr_loss = F.binary_cross_entropy_with_logits(centerness[positive], target_ctr[positive].to(centerness.dtype))
     else:
         box_loss = ctr_loss = logits.sum() * 0
     return {"loss": cls_loss + box_loss + ctr_loss, "cls": cls_loss, "box": box_loss, "centerness": ctr_loss}
@@ -243,10 +255,13 @@ def detect(model: OneStageDetector, images: torch.Tensor, batch_size: int = 64, 
 
 
 def train_one_stage(model: OneStageDetector, loader, *, epochs: int, lr: float = 2e-3, weight_decay: float = 1e-4,
-                    progress: bool = True) -> dict[str, list[float]]:
+                    progress: bool = True, loss_fn=None) -> dict[str, list[float]]:
     """Train the detector with AdamW and a one-cycle schedule; returns ``{"loss": [...], "seconds": [...]}`` per epoch.
 
-    loader yields ``(images (N, 3, H, W), targets)`` as ``collate_scenes`` makes them."""
+    loader yields ``(images (N, 3, H, W), targets)`` as ``collate_scenes`` makes them. ``loss_fn(outputs, targets)``
+    returns the scalar loss (default: ``one_stage_loss(outputs, targets)["loss"]``)."""
+    if loss_fn is None:
+        loss_fn = lambda outputs, targets: one_stage_loss(outputs, targets)["loss"]
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -258,7 +273,7 @@ def train_one_stage(model: OneStageDetector, loader, *, epochs: int, lr: float =
         model.train()
         total, count = 0.0, 0
         for images, targets in loader:
-            loss = one_stage_loss(model(images.to(device)), targets)["loss"]
+            loss = loss_fn(model(images.to(device)), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -23,7 +23,9 @@ from cvcourse_utils.detection import (
     location_centres,
     mask_rcnn_from_backbone,
     one_stage_loss,
+    one_stage_loss_terms,
     predict_torchvision,
+    train_one_stage,
     scene_tensors,
 )
 from cvcourse_utils.models import CifarResNet
@@ -89,6 +91,28 @@ def test_one_stage_detector_shapes_loss_and_decoding(scenes):
     assert len(dets) == 4 and all(len(d["boxes"]) <= 7 for d in dets)
     assert all(float(d["boxes"].min()) >= 0 and float(d["boxes"].max()) <= 64 for d in dets)
     assert len(detect(model, images, score_threshold=0.0)) == 4
+
+
+def test_one_stage_loss_is_the_terms_of_its_fcos_targets_and_train_takes_a_loss_fn(scenes):
+    images, targets = collate_scenes([scenes[i] for i in range(4)])
+    model = OneStageDetector(num_classes=5, width=8)
+    out = model(images)
+    centres = location_centres(16, 16, 4)
+    assigned = [fcos_targets(t["boxes"].float(), t["labels"], centres, 1.5, 4) for t in targets]
+    labels, dist, ctr = (torch.stack([a[k] for a in assigned]) for k in range(3))
+    terms = one_stage_loss_terms(out, labels, dist, ctr, centres)
+    whole = one_stage_loss(out, targets)
+    assert all(torch.allclose(terms[k], whole[k]) for k in ("loss", "cls", "box", "centerness"))
+    no_positive = one_stage_loss_terms(out, torch.zeros_like(labels), dist, ctr, centres)
+    assert float(no_positive["box"]) == 0.0 and float(no_positive["centerness"]) == 0.0
+    calls = []
+
+    def loss_fn(outputs, batch_targets):
+        calls.append(len(batch_targets))
+        return one_stage_loss(outputs, batch_targets)["loss"]
+
+    history = train_one_stage(model, [(images, targets)], epochs=1, loss_fn=loss_fn, progress=False)
+    assert calls == [4] and len(history["loss"]) == 1
 
 
 def test_flatten_detections_indexes_images(scenes):

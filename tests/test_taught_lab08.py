@@ -82,6 +82,34 @@ def mean_average_precision(det_boxes, det_scores, det_labels, det_image, gt_boxe
     result = metric.compute()
     return np.array([float(result["map_50"]), float(result["map"])])
 """,
+    "assign_targets": """from cvcourse_utils.detection import fcos_targets
+
+def assign_targets(boxes, labels, centres, radius=1.5, stride=4):
+    return fcos_targets(boxes, labels, centres, radius, stride)
+""",
+    "one_stage_loss_by_hand": """import torch
+from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
+
+def one_stage_loss_by_hand(logits, distances, centerness, labels, target_distances, target_centerness, centres,
+                           alpha=0.25, gamma=2.0):
+    one_hot = torch.nn.functional.one_hot(labels, logits.shape[-1] + 1)[..., 1:].to(logits.dtype)
+    positive = labels > 0
+    cls = sigmoid_focal_loss(logits, one_hot, reduction="sum") / positive.sum().clamp(min=1)
+    pc = centres[None].expand(len(labels), -1, -1)[positive]
+    box = lambda d: torch.cat([pc - d[positive][:, :2], pc + d[positive][:, 2:]], 1)
+    giou = generalized_box_iou_loss(box(distances), box(target_distances), reduction="mean")
+    ctr = torch.nn.functional.binary_cross_entropy_with_logits(centerness[positive], target_centerness[positive])
+    return {"loss": cls + giou + ctr, "cls": cls, "box": giou, "centerness": ctr}
+""",
+    "decode_detections": """import torch
+from cvcourse_utils.detection import decode_one_stage
+
+def decode_detections(logits, distances, centerness, centres, image_size, score_threshold=0.05, iou_threshold=0.5,
+                      max_detections=50):
+    outputs = {"logits": torch.as_tensor(logits)[None], "distances": torch.as_tensor(distances)[None],
+               "centerness": torch.as_tensor(centerness)[None]}
+    return decode_one_stage(outputs, image_size, 4, score_threshold, iou_threshold, max_detections)[0]
+""",
 }
 
 #: More shortcuts, each (task, cell source): read from the solution's given cells plus this cell.
@@ -144,6 +172,20 @@ MORE = [
                                "    r = coco_map(*flat)\n    return [r['map_50'], r['map']]"),
     ("mean_average_precision", "from cvcourse_utils.detection import torchmetrics_map\n\ndef mean_average_precision(*flat):\n"
                                "    r = torchmetrics_map([], [])\n    return [r['map_50'], r['map']]"),
+    ("assign_targets", "from cvcourse_utils.detection import one_stage_loss_terms, _only_cell\n\n"
+                       "def assign_targets(b, l, c, r=1.5, s=4):\n    return _only_cell(c, b, s)"),
+    ("assign_targets", "from torchvision.models.detection.fcos import FCOS\n\ndef assign_targets(b, l, c, r=1.5, s=4):\n"
+                       "    return FCOS.compute_loss"),
+    ("one_stage_loss_by_hand", "from cvcourse_utils.detection import one_stage_loss_terms\n\n"
+                               "def one_stage_loss_by_hand(lo, d, c, l, td, tc, ce, alpha=0.25, gamma=2.0):\n"
+                               "    return one_stage_loss_terms({'logits': lo, 'distances': d, 'centerness': c}, l, td, tc, ce)"),
+    ("one_stage_loss_by_hand", "import torchvision.ops.focal_loss as F\n\ndef one_stage_loss_by_hand(lo, d, c, l, td, tc, ce):\n"
+                               "    return {'loss': F.sigmoid_focal_loss(lo, l)}"),
+    ("decode_detections", "from cvcourse_utils.detection import detect\n\n"
+                          "def decode_detections(lo, d, c, ce, size, s=0.05, t=0.5, m=50):\n    return detect(None, lo)"),
+    ("decode_detections", "import torch\nfrom torchvision.ops import batched_nms\n\n"
+                          "def decode_detections(lo, d, c, ce, size, s=0.05, t=0.5, m=50):\n"
+                          "    return batched_nms(torch.as_tensor(d), torch.as_tensor(c), torch.as_tensor(lo.argmax(1)), t)"),
 ]
 
 

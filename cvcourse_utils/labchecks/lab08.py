@@ -119,6 +119,59 @@ def map_inputs(rng: np.random.Generator, n_images: int, num_classes: int = 3, **
     return (d["det_boxes"], d["det_scores"], d["det_labels"], d["det_image"], d["gt_boxes"], d["gt_labels"], d["gt_image"])
 
 
+def grid_centres(side: int, stride: int = 4) -> np.ndarray:
+    """(side * side, 2) float64 (x, y) centres of a side x side feature map's cells, row by row."""
+    ys, xs = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    return (np.stack([xs.ravel(), ys.ravel()], 1) + 0.5) * stride
+
+
+def assign_inputs(rng: np.random.Generator, k: int, side: int = 16, radius: float = 1.5, stride: int = 4,
+                  min_side: float = 4.0, max_side: float = 30.0) -> tuple:
+    """``(boxes (k, 4) float64, labels (k,) int64 in 1..5, centres (A, 2) float64, radius, stride)``."""
+    boxes = random_boxes(rng, k, canvas=side * stride, min_side=min_side, max_side=max_side) if k else np.zeros((0, 4))
+    return (boxes, rng.integers(1, 6, size=k).astype(np.int64), grid_centres(side, stride), float(radius), int(stride))
+
+
+def loss_inputs(rng: np.random.Generator, n: int, k: int, side: int = 8, num_classes: int = 5) -> tuple:
+    """``(logits (n, A, C), distances (n, A, 4), centerness (n, A), labels (n, A), target_distances (n, A, 4),
+    target_centerness (n, A), centres (A, 2))`` float64 (labels int64): targets from the course's FCOS
+    assignment of k random boxes per image, predictions near them."""
+    import torch
+
+    from cvcourse_utils.detection import fcos_targets
+
+    centres = grid_centres(side)
+    labels, dist, ctr = [], [], []
+    for _ in range(n):
+        boxes, box_labels, *_ = assign_inputs(rng, k, side, max_side=min(30.0, side * 4 * 0.6))
+        lab, d, c = fcos_targets(torch.as_tensor(boxes), torch.as_tensor(box_labels), torch.as_tensor(centres), 1.5, 4)
+        labels.append(lab.numpy()), dist.append(d.double().numpy()), ctr.append(c.double().numpy())
+    labels, dist, ctr = np.stack(labels).astype(np.int64), np.stack(dist), np.stack(ctr)
+    a = len(centres)
+    logits = rng.normal(-3.0, 1.5, size=(n, a, num_classes))
+    pred = np.where(labels[..., None] > 0, dist, rng.uniform(1, 20, size=(n, a, 4))) * np.exp(rng.normal(0, 0.3, (n, a, 4)))
+    return (logits, pred, rng.normal(0, 1, size=(n, a)), labels, dist, ctr, centres)
+
+
+def decode_inputs(rng: np.random.Generator, side: int = 16, num_classes: int = 5, objects: int = 3,
+                  score_threshold: float = 0.05, iou_threshold: float = 0.5, max_detections: int = 50) -> tuple:
+    """One image's raw outputs ``(logits (A, C), distances (A, 4), centerness (A,), centres (A, 2), image_size,
+    score_threshold, iou_threshold, max_detections)`` float64: a few objects that many neighbouring locations fire on."""
+    centres = grid_centres(side)
+    a = len(centres)
+    logits = rng.normal(-6.0, 1.0, size=(a, num_classes))
+    distances = rng.uniform(2, 12, size=(a, 4))
+    boxes = random_boxes(rng, objects, canvas=side * 4, min_side=8)
+    for box, label in zip(boxes, rng.integers(0, num_classes, size=objects)):
+        x, y = centres[:, 0], centres[:, 1]
+        inside = (x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])
+        logits[inside, label] = rng.normal(1.0, 1.5, size=inside.sum())
+        ltrb = np.stack([x - box[0], y - box[1], box[2] - x, box[3] - y], 1)[inside]
+        distances[inside] = ltrb * np.exp(rng.normal(0, 0.15, size=ltrb.shape))
+    return (logits, distances, rng.normal(0, 1, size=a), centres, (side * 4, side * 4), float(score_threshold),
+            float(iou_threshold), int(max_detections))
+
+
 # --------------------------------------------------------------------------- references (library calls)
 
 
@@ -215,6 +268,115 @@ def _map_reference(*args):
     return np.array([result["map_50"], result["map"]])
 
 
+def _torch_args(args):
+    import torch
+
+    return [torch.as_tensor(a) if isinstance(a, np.ndarray) else a for a in args]
+
+
+def _assign_reference(boxes, labels, centres, radius, stride):
+    from cvcourse_utils.detection import fcos_targets
+
+    labels_out, dist, ctr = fcos_targets(*_torch_args((boxes, labels, centres)), radius, stride)
+    return [labels_out.numpy(), dist.double().numpy(), ctr.double().numpy()]
+
+
+def _call_assign(fn, args):
+    """The student's assign_targets on tensors (as the training loop calls it): boxes and centres float64."""
+    out = fn(*_torch_args(args))
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise CheckFailed("assign_targets should return a tuple (labels, distances, centerness)")
+    return list(out)
+
+
+def _compare_assign(actual, expected, args) -> None:
+    names = ("labels", "distances", "centerness")
+    for name, got, want in zip(names, actual, expected):
+        got = np.asarray(got)
+        if got.shape != want.shape:
+            raise CheckFailed(f"{name}: expected shape {want.shape}, got {got.shape}")
+        if name == "labels":
+            if not np.issubdtype(got.dtype, np.integer):
+                raise CheckFailed(f"labels: expected integers (int64), got {got.dtype}")
+            bad = np.flatnonzero(got != want)
+            if len(bad):
+                raise CheckFailed(f"labels differ at {len(bad)} of {len(want)} locations, e.g. location {bad[0]} "
+                                  f"(centre {args[2][bad[0]].tolist()}): expected {want[bad[0]]}, got {got[bad[0]]}")
+        elif not np.allclose(got, want, atol=1e-5, rtol=1e-5):
+            i = np.unravel_index(np.abs(got - want).argmax(), want.shape)
+            raise CheckFailed(f"{name}: expected {want[i]:.6f} at {tuple(int(j) for j in i)}, got {got[i]:.6f}")
+
+
+LOSS_TERMS = ("loss", "cls", "box", "centerness")
+
+
+def _loss_reference(logits, distances, centerness, labels, target_distances, target_centerness, centres):
+    from cvcourse_utils.detection import one_stage_loss_terms
+
+    t = _torch_args((logits, distances, centerness, labels, target_distances, target_centerness, centres))
+    out = one_stage_loss_terms({"logits": t[0], "distances": t[1], "centerness": t[2]}, *t[3:])
+    return {k: float(out[k]) for k in LOSS_TERMS}
+
+
+def _call_loss(fn, args):
+    """The student's loss on tensors; the predictions require gradients, and the loss must carry them back."""
+    t = _torch_args(args)
+    for i in range(3):
+        t[i] = t[i].clone().requires_grad_(True)
+    out = fn(*t)
+    if not isinstance(out, dict) or not set(LOSS_TERMS) <= set(out):
+        raise CheckFailed(f"one_stage_loss_by_hand should return a dict with the keys {LOSS_TERMS}")
+    if not getattr(out["loss"], "requires_grad", False):
+        raise CheckFailed("the loss carries no gradient: compute it with torch operations on the predictions")
+    out["loss"].backward()
+    if t[0].grad is None or (bool((t[3] > 0).any()) and t[1].grad is None):
+        raise CheckFailed("the loss's gradient does not reach the logits (and, with positive locations, the distances)")
+    return {k: out[k] for k in LOSS_TERMS}
+
+
+def _compare_loss(actual, expected, args) -> None:
+    for k in LOSS_TERMS:
+        got = np.asarray(actual[k], dtype=np.float64)
+        if got.shape not in ((), (1,)):
+            raise CheckFailed(f"{k!r} should be one number, got shape {got.shape}")
+        if not np.isclose(float(got.reshape(-1)[0]), expected[k], rtol=1e-6, atol=1e-8):
+            raise CheckFailed(f"{k!r}: expected {expected[k]:.6f} (the course's one_stage_loss_terms), got {float(got.reshape(-1)[0]):.6f}"
+                              f"; {int((np.asarray(args[3]) > 0).sum())} positive locations")
+
+
+def _decode_detections_reference(logits, distances, centerness, centres, image_size, score_threshold, iou_threshold, max_detections):
+    from torchvision.ops import batched_nms
+
+    from cvcourse_utils.detection import decode_one_stage, location_centres
+
+    h, w = image_size
+    assert np.allclose(location_centres(h // 4, w // 4, 4).numpy(), centres), "the cases use stride-4 centres"
+    t = _torch_args((logits, distances, centerness))
+    out = decode_one_stage({"logits": t[0][None], "distances": t[1][None], "centerness": t[2][None]}, (h, w), 4,
+                           score_threshold, iou_threshold, max_detections, nms=batched_nms)[0]
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _compare_decode(actual, expected, args) -> None:
+    if not isinstance(actual, dict) or not {"boxes", "scores", "labels"} <= set(actual):
+        raise CheckFailed('decode_detections should return a dict with "boxes", "scores" and "labels"')
+    n = len(expected["scores"])
+    got = {k: np.asarray(actual[k]) for k in ("boxes", "scores", "labels")}
+    shapes = {"boxes": (n, 4), "scores": (n,), "labels": (n,)}
+    if n == 0 and got["boxes"].size == 0:
+        got["boxes"] = got["boxes"].reshape(0, 4)
+    for k, shape in shapes.items():
+        if got[k].shape != shape:
+            raise CheckFailed(f"{k}: expected shape {shape} ({n} detections), got {got[k].shape}")
+    if n and not np.issubdtype(got["labels"].dtype, np.integer):
+        raise CheckFailed(f"labels: expected integers, got {got['labels'].dtype}")
+    if not np.array_equal(got["labels"], expected["labels"]):
+        raise CheckFailed(f"labels (by decreasing score): expected {expected['labels'].tolist()}, got {got['labels'].tolist()}")
+    for k in ("scores", "boxes"):
+        if n and not np.allclose(got[k].reshape(shapes[k]), expected[k], atol=1e-6, rtol=1e-6):
+            raise CheckFailed(f"{k}: expected {np.round(expected[k], 4).tolist()[:5]}..., got {np.round(got[k], 4).tolist()[:5]}...")
+
+
 def compare_scalar(atol: float, what: str):
     """A float (or 0-d array) equal to the reference to ``atol``."""
     def compare(actual, expected, args) -> None:
@@ -256,6 +418,13 @@ AP_READY_MADE = (
     "cvcourse_utils.detection.precision_recall", "cvcourse_utils.detection.interpolated_ap",
     "cvcourse_utils.detection.torchmetrics_map",
 )
+
+#: The course's one-stage detector: its assignment, loss, decoding and training (they hold every answer of section 5).
+ONE_STAGE_COURSE = ("cvcourse_utils.detection.fcos_targets", "cvcourse_utils.detection._only_cell",
+                    "cvcourse_utils.detection.one_stage_loss", "cvcourse_utils.detection.one_stage_loss_terms",
+                    "cvcourse_utils.detection.decode_one_stage", "cvcourse_utils.detection.detect")
+#: Focal loss, ready-made (torchvision's; torchvision's FCOS and RetinaNet models are in DETECTION_MODELS).
+FOCAL_READY_MADE = ("torchvision.ops.sigmoid_focal_loss", "torchvision.ops.focal_loss")
 
 
 TASKS = (
@@ -369,5 +538,48 @@ TASKS = (
         compare=close(atol=1e-3, rtol=0, dtype="floating", shape=(2,)),
         forbidden=(*AP_READY_MADE, *IOU_READY_MADE),
         by_hand="average your average_precision over classes and IoU thresholds yourself",
+    ),
+    Task(
+        name="assign_targets",
+        function="assign_targets",
+        cases=(
+            Case("3 boxes on a 16x16 grid, radius 1.5", lambda rng: assign_inputs(rng, 3), seed=13),
+            Case("a box inside a bigger box: the smaller one wins", lambda rng: (
+                np.array([[4.0, 4, 60, 60], [20.0, 22, 36, 40]]), np.array([1, 2]), grid_centres(16), 1.5, 4)),
+            Case("radius 0.25: each box keeps only the location nearest its centre", lambda rng: assign_inputs(rng, 3, radius=0.25),
+                 seed=18),
+        ),
+        reference=_assign_reference,
+        call=_call_assign,
+        compare=_compare_assign,
+        forbidden=(*ONE_STAGE_COURSE, *DETECTION_MODELS, *MODEL_BUILDERS),
+        by_hand="decide yourself which locations are positive for which box (inside it, near its centre, the smallest) "
+                "and compute their distances and centerness",
+    ),
+    Task(
+        name="one_stage_loss_by_hand",
+        function="one_stage_loss_by_hand",
+        cases=(
+            Case("2 images, 2 objects each, 8x8 grid", lambda rng: loss_inputs(rng, 2, 2), seed=14),
+            Case("3 images, 1 object each, 16x16 grid", lambda rng: loss_inputs(rng, 3, 1, side=16), seed=15),
+        ),
+        reference=_loss_reference,
+        call=_call_loss,
+        compare=_compare_loss,
+        forbidden=(*ONE_STAGE_COURSE, *FOCAL_READY_MADE, *IOU_READY_MADE, *DETECTION_MODELS),
+        by_hand="write the focal loss, the GIoU loss and the centerness BCE yourself, normalised as the text says",
+    ),
+    Task(
+        name="decode_detections",
+        function="decode_detections",
+        cases=(
+            Case("3 objects, score >= 0.05, NMS IoU 0.5", lambda rng: decode_inputs(rng), seed=16),
+            Case("5 objects, score >= 0.3, NMS IoU 0.3, at most 4 detections",
+                 lambda rng: decode_inputs(rng, objects=5, score_threshold=0.3, iou_threshold=0.3, max_detections=4), seed=17),
+        ),
+        reference=_decode_detections_reference,
+        compare=_compare_decode,
+        forbidden=(*ONE_STAGE_COURSE, *NMS_READY_MADE, *IOU_READY_MADE, *DETECTION_MODELS),
+        by_hand="turn scores and distances into boxes yourself and remove duplicates with your batched_nms_by_hand",
     ),
 )

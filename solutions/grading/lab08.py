@@ -4,13 +4,16 @@ Hidden cases use other seeds and sizes than the public ones, plus edge cases: di
 degenerate (zero-area) boxes, a single box, many boxes; NMS with tied scores, identical boxes
 and no boxes at all; anchors for one cell and for many sizes; a single ground-truth box; large
 codes that hit the clamp; AP with no detections, with every detection wrong, at IoU 0.9, and
-mAP with a class that has detections but no ground truth.
+mAP with a class that has detections but no ground truth; the one-stage detector's assignment with no
+boxes, a tiny box (only its nearest location), a huge radius (every location inside) and a coarser grid,
+its loss with no positive location, and decoding that keeps nothing or only the best detection.
 """
 import numpy as np
 
 from cvcourse_utils.checking import Case
-from cvcourse_utils.labchecks.lab08 import (ap_inputs, batched_nms_inputs, codes_inputs, coder_inputs, iou_inputs,
-                                            map_inputs, match_inputs, nms_inputs, random_boxes)
+from cvcourse_utils.labchecks.lab08 import (ap_inputs, assign_inputs, batched_nms_inputs, codes_inputs, coder_inputs,
+                                            decode_inputs, grid_centres, iou_inputs, loss_inputs, map_inputs, match_inputs,
+                                            nms_inputs, random_boxes)
 
 POINTS = {
     "box_iou_by_hand": 2,
@@ -22,6 +25,9 @@ POINTS = {
     "decode_boxes": 1,
     "average_precision": 3,
     "mean_average_precision": 2,
+    "assign_targets": 2,
+    "one_stage_loss_by_hand": 2,
+    "decode_detections": 2,
 }
 
 
@@ -97,5 +103,22 @@ HIDDEN = {
     "mean_average_precision": (
         Case("20 images, 5 classes", lambda rng: map_inputs(rng, 20, 5), seed=801),
         Case("a class with detections but no ground truth (not averaged)", _extra_class, seed=802),
+    ),
+    "assign_targets": (
+        Case("no boxes: every location is background", lambda rng: assign_inputs(rng, 0), seed=901),
+        Case("a 2.5-pixel box, radius 0.05: only the location nearest its centre",
+             lambda rng: (np.array([[20.5, 29.0, 23.0, 31.5]]), np.array([4]), grid_centres(16), 0.05, 4)),
+        Case("4 boxes, radius 100 (every location inside a box)", lambda rng: assign_inputs(rng, 4, radius=100.0), seed=902),
+        Case("6 boxes on an 8x8 grid of stride 8", lambda rng: assign_inputs(rng, 6, side=8, stride=8, max_side=40.0), seed=903),
+    ),
+    "one_stage_loss_by_hand": (
+        Case("no positive location (empty scenes): only the classification term",
+             lambda rng: loss_inputs(rng, 2, 0), seed=911),
+        Case("4 images, 3 objects each, 16x16 grid", lambda rng: loss_inputs(rng, 4, 3, side=16), seed=912),
+    ),
+    "decode_detections": (
+        Case("no score above 0.99: no detections", lambda rng: decode_inputs(rng, score_threshold=0.99), seed=921),
+        Case("8 objects, at most 1 detection", lambda rng: decode_inputs(rng, objects=8, max_detections=1), seed=922),
+        Case("6 objects, NMS IoU 0.7", lambda rng: decode_inputs(rng, objects=6, iou_threshold=0.7), seed=923),
     ),
 }
