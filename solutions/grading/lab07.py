@@ -7,7 +7,7 @@ confusion matrices with ignored pixels and classes never predicted, a single cla
 training with another learning rate and batch size.
 """
 from cvcourse_utils.checking import Case
-from cvcourse_utils.labchecks.lab07 import confusion_inputs, conv_transpose_inputs, matrix_inputs, upsample_inputs
+from cvcourse_utils.labchecks.lab07 import architecture_case, confusion_inputs, conv_transpose_inputs, matrix_inputs, upsample_inputs
 
 POINTS = {
     "conv_transpose2d_scatter": 3,
@@ -15,6 +15,8 @@ POINTS = {
     "segmentation_confusion": 2,
     "iou_per_class": 2,
     "dice_per_class": 1,
+    "build_fcn": 3,
+    "build_unet": 3,
     "train_segmenter": 2,
 }
 
@@ -53,6 +55,14 @@ HIDDEN = {
         Case("7 classes, classes 0 and 2 absent", lambda rng: matrix_inputs(rng, (3, 10, 10), 7, absent=(0, 2)), seed=701),
         Case("4 classes, class 1 never predicted (Dice 0)", lambda rng: matrix_inputs(rng, (2, 8, 8), 4, never_predicted=(1,)), seed=702),
         Case("3 classes, perfect prediction", lambda rng: matrix_inputs(rng, (1, 6, 6), 3, accuracy=1.0), seed=703),
+    ),
+    "build_fcn": (
+        architecture_case("2 -> 3 classes, width 6", 2, 3, 6, 801, 0),
+        architecture_case("3 -> 6 classes, width 8, trained briefly (another seed)", 3, 6, 8, 802, 1),
+    ),
+    "build_unet": (
+        architecture_case("2 -> 3 classes, width 6", 2, 3, 6, 901, 0),
+        architecture_case("3 -> 6 classes, width 8, trained briefly (another seed)", 3, 6, 8, 902, 1),
     ),
     "train_segmenter": (
         Case("Adam lr 1e-2, batch 8, 5 epochs on 256 scenes", lambda rng: (5, 1e-2, 8, 0.0, 256, 4)),
