@@ -4,14 +4,19 @@ Transposed convolution is checked against ``torch.nn.functional.conv_transpose2d
 float64; the bilinear kernel by up-sampling with it and comparing with
 ``F.interpolate(mode="bilinear", align_corners=False)`` away from the border; the
 confusion matrix, IoU and Dice against scikit-learn (``confusion_matrix``,
-``jaccard_score``, ``f1_score``: Dice is the F1 score). The training function has no single
+``jaccard_score``, ``f1_score``: Dice is the F1 score). The two networks the student builds (``build_fcn``,
+``build_unet``) are checked by architecture and behaviour: output shape on several sizes, an encoder down to 1/8,
+the skips (with the coarse feature maps zeroed by forward hooks the output must still follow the input), the FCN's
+transposed convolutions starting as bilinear up-sampling, a parameter count near the course's network of the
+same width, and a short training run on easy scenes. The training function has no single
 right answer: its check trains a fixed small U-Net with it and asks for a mean IoU, and watches what it does: the
 learning rate of every optimiser step (``lr``, then a cosine over the epochs) and, at the first batch, the gradient
 of its loss, which must be cross-entropy plus ``dice_weight`` times the soft Dice loss.
 
 Each task's ``forbidden`` list names the ready-made code that would answer it (``cvcourse_utils.taught``): PyTorch's
 transposed convolutions, its up-sampling and resizing, the metric libraries and the course's own metrics in
-``cvcourse_utils.segmentation``.
+``cvcourse_utils.segmentation``, and the ready-made segmentation networks (the course's ``FCN``, ``SkipFCN`` and
+``UNet``, torchvision's and the segmentation libraries').
 """
 from __future__ import annotations
 
@@ -342,11 +347,12 @@ def compare_train_segmenter(actual, expected, args) -> None:
 
 #: The input sizes (H, W) every network is run on: its output must be (N, num_classes, H, W) for each.
 ARCHITECTURE_SIZES = ((32, 32), (64, 48), (16, 40))
-#: The short training run of the check (the course's own loop, not the student's): Adam 5e-3, batches of 8, easy
-#: 32x32 scenes. The course's SkipFCN and UNet of width 8 reach a validation mIoU of about 0.6 to 0.8 in it; a
-#: network that predicts background everywhere scores about 0.15.
-ARCHITECTURE_TRAINING = dict(epochs=4, lr=5e-3, batch_size=8, n_train=256)
-ARCHITECTURE_BAR = 0.40
+#: The short training run of the check (the course's own loop, not the student's): cross-entropy + soft Dice, Adam
+#: 5e-3, batches of 8, easy 32x32 scenes. The course's SkipFCN and UNet of width 8 usually reach a validation mIoU of
+#: 0.6 to 0.9 in it, but the U-Net's run stalls near 0.25 from some initialisations, so a network below the bar gets a
+#: second run from another seed and the better one counts; background everywhere scores about 0.15.
+ARCHITECTURE_TRAINING = dict(epochs=4, lr=5e-3, batch_size=8, n_train=256, dice_weight=1.0)
+ARCHITECTURE_BAR = 0.30
 #: The parameter count must lie within these factors of the course's network of the same width (SkipFCN, UNet).
 PARAMETER_RANGE = (0.5, 2.0)
 
@@ -419,6 +425,10 @@ def run_architecture(kind: str):
         report["cut_follows_input"] = float((cut1 - cut2).abs().max())
         if train:
             report["miou"] = _train_briefly(model.train(), num_classes, seed)
+            if report["miou"] < ARCHITECTURE_BAR:   # a short run from one initialisation can stall: one more try
+                seed_everything(seed + 1000)
+                retry = fn(in_channels, num_classes, width).float().cpu().train()
+                report["miou"] = max(report["miou"], _train_briefly(retry, num_classes, seed + 1000))
         return report
 
     return run
@@ -431,14 +441,20 @@ def _train_briefly(model, num_classes: int, seed: int) -> float:
 
     from cvcourse_utils.datasets import load_dataset
     from cvcourse_utils.segmentation import (confusion_matrix_pixels, iou_from_confusion, predict_masks,
-                                             segmentation_loader, segmentation_tensors)
+                                             segmentation_loader, segmentation_tensors, soft_dice_loss)
     from cvcourse_utils.training import fit
 
     cfg = ARCHITECTURE_TRAINING
     train_set = load_dataset("shapes_segmentation", "train", n=cfg["n_train"], seed=seed, **SEGMENTATION_FOR_CHECKS)
     val_set = load_dataset("shapes_segmentation", "val", n=CHECK_VAL_SCENES, seed=seed, **SEGMENTATION_FOR_CHECKS)
     loader = segmentation_loader(train_set, batch_size=cfg["batch_size"], shuffle=True, seed=seed)
-    fit(model, loader, torch.optim.Adam(model.parameters(), lr=cfg["lr"]), epochs=cfg["epochs"], progress=False)
+    ce = torch.nn.CrossEntropyLoss()
+
+    def loss_fn(logits, target):   # the Dice term keeps a short run from settling on background everywhere
+        return ce(logits, target) + cfg["dice_weight"] * soft_dice_loss(logits, target)
+
+    fit(model, loader, torch.optim.Adam(model.parameters(), lr=cfg["lr"]), epochs=cfg["epochs"], loss_fn=loss_fn,
+        progress=False)
     images, masks = segmentation_tensors(val_set)
     return float(np.nanmean(iou_from_confusion(confusion_matrix_pixels(predict_masks(model, images), masks, num_classes))))
 
@@ -499,9 +515,10 @@ def compare_architecture(kind: str):
             miou = float(actual["miou"])
             if miou < ARCHITECTURE_BAR:
                 cfg = ARCHITECTURE_TRAINING
-                raise CheckFailed(f"after {cfg['epochs']} epochs of Adam (lr {cfg['lr']:g}) on {cfg['n_train']} easy scenes "
-                                  f"your network reaches a validation mIoU of {miou:.3f}; the course's reaches about 0.6 or "
-                                  f"more, and the bar is {ARCHITECTURE_BAR}")
+                raise CheckFailed(f"after {cfg['epochs']} epochs of Adam (lr {cfg['lr']:g}, cross-entropy + soft Dice) on {cfg['n_train']} easy scenes "
+                                  f"your network reaches a validation mIoU of {miou:.3f} (the better of two runs); the course's "
+                                  f"usually reaches 0.6 or more, background everywhere about 0.15, and the bar is "
+                                  f"{ARCHITECTURE_BAR}")
 
     return compare
 

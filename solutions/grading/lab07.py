@@ -3,8 +3,9 @@
 Hidden cases use other seeds and sizes than the public ones, plus edge cases: a stride
 larger than the kernel (gaps between the stamped copies), 1x1 kernels, several channels in
 and out, output padding with stride 3, odd up-sampling factors (their kernel has odd size),
-confusion matrices with ignored pixels and classes never predicted, a single class, and
-training with another learning rate and batch size.
+confusion matrices with ignored pixels and classes never predicted, a single class, networks
+with other channel counts and widths (and trained from another seed), and training with another learning rate
+and batch size.
 """
 from cvcourse_utils.checking import Case
 from cvcourse_utils.labchecks.lab07 import architecture_case, confusion_inputs, conv_transpose_inputs, matrix_inputs, upsample_inputs
