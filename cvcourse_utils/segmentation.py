@@ -94,6 +94,58 @@ class FCN(nn.Module):
         return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def bilinear_upsampling_kernel(factor: int) -> torch.Tensor:
+    """The (k, k) kernel of bilinear up-sampling by an integer factor, k = 2 factor - factor % 2 (float32).
+
+    A transposed convolution with it on each channel, stride ``factor`` and padding
+    ``(k - factor + 1) // 2``, equals ``F.interpolate(mode="bilinear", align_corners=False)`` away from the border.
+    """
+    size = 2 * factor - factor % 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    ramp = 1 - (torch.arange(size, dtype=torch.float64) - centre).abs() / factor
+    return torch.outer(ramp, ramp).float()
+
+
+def bilinear_transposed_conv(channels: int, factor: int) -> nn.ConvTranspose2d:
+    """A ``channels -> channels`` transposed convolution that up-samples by ``factor``, initialised to bilinear
+    up-sampling of every channel on its own (diagonal weights, zero bias), as FCN initialises its up-sampling."""
+    kernel = bilinear_upsampling_kernel(factor)
+    k = kernel.shape[0]
+    layer = nn.ConvTranspose2d(channels, channels, k, stride=factor, padding=(k - factor + 1) // 2)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.weight[range(channels), range(channels)] = kernel
+        layer.bias.zero_()
+    return layer
+
+
+class SkipFCN(nn.Module):
+    """An FCN with a skip, in the spirit of FCN-8s (Long et al., 2015): scores from two depths, summed.
+
+    The encoder is ``FCN``'s (stages at 1, 1/2 and 1/4 of the resolution, a bottom stage at 1/8). A 1x1
+    convolution scores the bottom map (1/8) and another the last encoder stage's map (1/4); the coarse
+    scores are up-sampled x2 by a transposed convolution initialised to bilinear up-sampling and added to
+    the finer ones, and a second such layer (x4) brings the sum to (N, num_classes, H, W). H and W should be
+    multiples of 8. Boundaries are placed at 1/4 of the resolution: better than ``FCN``, coarser than ``UNet``.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 6, width: int = 16) -> None:
+        super().__init__()
+        self.stage1, self.stage2 = double_conv(in_channels, width), double_conv(width, 2 * width)
+        self.stage3, self.bottom = double_conv(2 * width, 4 * width), double_conv(4 * width, 8 * width)
+        self.score_quarter = nn.Conv2d(4 * width, num_classes, 1)
+        self.score_eighth = nn.Conv2d(8 * width, num_classes, 1)
+        self.up2 = bilinear_transposed_conv(num_classes, 2)
+        self.up4 = bilinear_transposed_conv(num_classes, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.stage1(x), 2)
+        quarter = self.stage3(F.max_pool2d(self.stage2(x), 2))          # (N, 4 width, H/4, W/4)
+        eighth = self.bottom(F.max_pool2d(quarter, 2))                   # (N, 8 width, H/8, W/8)
+        scores = self.up2(self.score_eighth(eighth)) + self.score_quarter(quarter)
+        return self.up4(scores)
+
+
 class UNet(nn.Module):
     """A small U-Net (Ronneberger et al., 2015): encoder, decoder, and a skip at every scale.
 

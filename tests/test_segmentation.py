@@ -12,7 +12,9 @@ from cvcourse_utils.datasets import load_dataset
 from cvcourse_utils.segmentation import (
     FCN,
     OutputOf,
+    SkipFCN,
     UNet,
+    bilinear_transposed_conv,
     boundary_pixels,
     class_colors,
     confusion_matrix_pixels,
@@ -57,6 +59,30 @@ def test_models_map_images_to_per_pixel_scores_and_learn(build, size):
     loss.backward()
     first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     assert first.weight.grad is not None and first.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 48)])
+def test_skip_fcn_maps_images_to_scores_and_its_skip_carries_detail(size):
+    torch.manual_seed(0)
+    model = SkipFCN(3, 6, width=4).eval()
+    x = torch.rand(2, 3, *size)
+    assert model(x).shape == (2, 6, *size)
+    # with the 1/8 scores zeroed the output still follows the input: the 1/4 skip reaches it
+    model.score_eighth.register_forward_hook(lambda m, i, o: torch.zeros_like(o))
+    with torch.no_grad():
+        assert (model(x[:1]) - model(x[1:])).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_bilinear_transposed_conv_starts_as_bilinear_upsampling(factor):
+    layer = bilinear_transposed_conv(3, factor)
+    x = torch.rand(1, 3, 6, 5)
+    with torch.no_grad():
+        up = layer(x)
+    ref = torch.nn.functional.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    assert up.shape == ref.shape
+    inner = (..., slice(factor, -factor), slice(factor, -factor))
+    assert torch.allclose(up[inner], ref[inner], atol=1e-6)
 
 
 def test_output_of_unwraps_torchvision_dicts():

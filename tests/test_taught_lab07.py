@@ -56,6 +56,18 @@ def dice_per_class(confusion):
     y_true, y_pred = labels_from_confusion(confusion)
     return f1_score(y_true, y_pred, labels=np.arange(len(confusion)), average=None, zero_division=0)
 """,
+    "build_fcn": """
+from cvcourse_utils.segmentation import SkipFCN
+
+def build_fcn(in_channels=3, num_classes=6, width=16):
+    return SkipFCN(in_channels, num_classes, width=width)
+""",
+    "build_unet": """
+import cvcourse_utils.segmentation as seg
+
+def build_unet(in_channels=3, num_classes=6, width=16):
+    return seg.UNet(in_channels, num_classes, width=width)
+""",
 }
 
 OTHER_SHORTCUTS = {  # further ways to the same answers, each read as delegated
@@ -106,6 +118,27 @@ OTHER_SHORTCUTS = {  # further ways to the same answers, each read as delegated
         "import cvcourse_utils.segmentation as S\ndef dice_per_class(confusion):\n    iou = S.iou_from_confusion(confusion)\n"
         "    return 2 * iou / (1 + iou)",
         "from torchmetrics.functional import dice\ndef dice_per_class(confusion):\n    return dice(confusion, confusion, average=None)",
+    ],
+    "build_fcn": [
+        "from torchvision.models.segmentation import fcn_resnet50\ndef build_fcn(in_channels=3, num_classes=6, width=16):\n"
+        "    return fcn_resnet50(weights=None, weights_backbone=None, num_classes=num_classes)",
+        "from cvcourse_utils.segmentation import UNet\nclass Mine(UNet):\n    pass\n"
+        "def build_fcn(in_channels=3, num_classes=6, width=16):\n    return Mine(in_channels, num_classes, width)",
+        "from torch import nn\nfrom cvcourse_utils.segmentation import FCN, bilinear_transposed_conv\n"
+        "def build_fcn(in_channels=3, num_classes=6, width=16):\n"
+        "    return nn.Sequential(FCN(in_channels, num_classes, width), bilinear_transposed_conv(num_classes, 1))",
+        "import segmentation_models_pytorch as smp\ndef build_fcn(in_channels=3, num_classes=6, width=16):\n"
+        "    return smp.FPN(in_channels=in_channels, classes=num_classes)",
+    ],
+    "build_unet": [
+        "import segmentation_models_pytorch as smp\ndef build_unet(in_channels=3, num_classes=6, width=16):\n"
+        "    return smp.Unet(encoder_weights=None, in_channels=in_channels, classes=num_classes)",
+        "from cvcourse_utils.segmentation import UNet as U\nclass LabUNet(U):\n    pass\n"
+        "def build_unet(in_channels=3, num_classes=6, width=16):\n    return LabUNet(in_channels, num_classes, width)",
+        "from cvcourse_utils.diffusion import TinyUNet\ndef build_unet(in_channels=3, num_classes=6, width=16):\n"
+        "    return TinyUNet()",
+        "from torchvision.models import segmentation\ndef build_unet(in_channels=3, num_classes=6, width=16):\n"
+        "    return segmentation.deeplabv3_resnet50(num_classes=num_classes)",
     ],
 }
 

@@ -4,14 +4,19 @@ Transposed convolution is checked against ``torch.nn.functional.conv_transpose2d
 float64; the bilinear kernel by up-sampling with it and comparing with
 ``F.interpolate(mode="bilinear", align_corners=False)`` away from the border; the
 confusion matrix, IoU and Dice against scikit-learn (``confusion_matrix``,
-``jaccard_score``, ``f1_score``: Dice is the F1 score). The training function has no single
+``jaccard_score``, ``f1_score``: Dice is the F1 score). The two networks the student builds (``build_fcn``,
+``build_unet``) are checked by architecture and behaviour: output shape on several sizes, an encoder down to 1/8,
+the skips (with the coarse feature maps zeroed by forward hooks the output must still follow the input), the FCN's
+transposed convolutions starting as bilinear up-sampling, a parameter count near the course's network of the
+same width, and a short training run on easy scenes. The training function has no single
 right answer: its check trains a fixed small U-Net with it and asks for a mean IoU, and watches what it does: the
 learning rate of every optimiser step (``lr``, then a cosine over the epochs) and, at the first batch, the gradient
 of its loss, which must be cross-entropy plus ``dice_weight`` times the soft Dice loss.
 
 Each task's ``forbidden`` list names the ready-made code that would answer it (``cvcourse_utils.taught``): PyTorch's
 transposed convolutions, its up-sampling and resizing, the metric libraries and the course's own metrics in
-``cvcourse_utils.segmentation``.
+``cvcourse_utils.segmentation``, and the ready-made segmentation networks (the course's ``FCN``, ``SkipFCN`` and
+``UNet``, torchvision's and the segmentation libraries').
 """
 from __future__ import annotations
 
@@ -338,6 +343,190 @@ def compare_train_segmenter(actual, expected, args) -> None:
                           f"(pixel accuracy per epoch: {', '.join(f'{a:.2f}' for a in accs)})")
 
 
+# --------------------------------------------------------------------------- build_fcn and build_unet: architecture and behaviour
+
+#: The input sizes (H, W) every network is run on: its output must be (N, num_classes, H, W) for each.
+ARCHITECTURE_SIZES = ((32, 32), (64, 48), (16, 40))
+#: The short training run of the check (the course's own loop, not the student's): cross-entropy + soft Dice, Adam
+#: 5e-3, batches of 8, easy 32x32 scenes. The course's SkipFCN and UNet of width 8 usually reach a validation mIoU of
+#: 0.6 to 0.9 in it, but the U-Net's run stalls near 0.25 from some initialisations, so a network below the bar gets a
+#: second run from another seed and the better one counts; background everywhere scores about 0.15.
+ARCHITECTURE_TRAINING = dict(epochs=4, lr=5e-3, batch_size=8, n_train=256, dice_weight=1.0)
+ARCHITECTURE_BAR = 0.30
+#: The parameter count must lie within these factors of the course's network of the same width (SkipFCN, UNet).
+PARAMETER_RANGE = (0.5, 2.0)
+
+
+def _outputs_with_coarse_maps_zeroed(model, x, max_side: int):
+    """The model's output on x when the output of every leaf module whose feature map has a side of at most
+    ``max_side`` pixels is replaced by zeros; and the smallest side any leaf module produced."""
+    import torch
+
+    sides: list[int] = []
+
+    def hook(module, inputs, output):
+        if torch.is_tensor(output) and output.ndim == 4:
+            side = int(min(output.shape[-2:]))
+            sides.append(side)
+            if side <= max_side:
+                return torch.zeros_like(output)
+        return None
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out, min(sides) if sides else int(min(x.shape[-2:]))
+
+
+def run_architecture(kind: str):
+    """Build the student's network (seeded), and report what it is and does: output shapes on several sizes, its
+    parameter count against the course's, its transposed convolutions, whether its output follows the input when
+    the coarse maps are cut (the skips), and (``train`` > 0) the validation mIoU after a short training run."""
+
+    def run(fn, args) -> dict:
+        import torch
+        from torch import nn
+
+        from cvcourse_utils.seeding import seed_everything
+        from cvcourse_utils.segmentation import SkipFCN, UNet
+
+        in_channels, num_classes, width, seed, train = args
+        seed_everything(seed)
+        model = fn(in_channels, num_classes, width)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"build_{kind} must return an nn.Module, got {type(model).__name__}")
+        model = model.float().cpu().eval()
+        report: dict = {"parameters": sum(p.numel() for p in model.parameters())}
+        reference = (SkipFCN if kind == "fcn" else UNet)(in_channels, num_classes, width=width)
+        report["reference_parameters"] = sum(p.numel() for p in reference.parameters())
+        gen = torch.Generator().manual_seed(seed)
+        shapes = []
+        with torch.no_grad():
+            for h, w in ARCHITECTURE_SIZES:
+                shapes.append(list(model(torch.rand(2, in_channels, h, w, generator=gen)).shape))
+        report["shapes"] = shapes
+        ups = [m for m in model.modules() if isinstance(m, nn.ConvTranspose2d)]
+        report["transposed"] = [{"stride": int(m.stride[0]), "in": m.in_channels, "out": m.out_channels,
+                                 "weight": m.weight.detach().double().cpu().numpy(),
+                                 "bias": None if m.bias is None else m.bias.detach().double().cpu().numpy()} for m in ups]
+        x1, x2 = (torch.rand(1, in_channels, 32, 32, generator=gen) for _ in range(2))
+        with torch.no_grad():
+            full1 = model(x1)
+        cut_side = 32 // 8 if kind == "fcn" else 32 // 2   # FCN: cut 1/8 (the skip is at 1/4); U-Net: all below full size
+        cut1, smallest = _outputs_with_coarse_maps_zeroed(model, x1, cut_side)
+        cut2, _ = _outputs_with_coarse_maps_zeroed(model, x2, cut_side)
+        report["smallest_side"] = smallest
+        report["coarse_changes_output"] = float((full1 - cut1).abs().max())
+        report["cut_follows_input"] = float((cut1 - cut2).abs().max())
+        if train:
+            report["miou"] = _train_briefly(model.train(), num_classes, seed)
+            if report["miou"] < ARCHITECTURE_BAR:   # a short run from one initialisation can stall: one more try
+                seed_everything(seed + 1000)
+                retry = fn(in_channels, num_classes, width).float().cpu().train()
+                report["miou"] = max(report["miou"], _train_briefly(retry, num_classes, seed + 1000))
+        return report
+
+    return run
+
+
+def _train_briefly(model, num_classes: int, seed: int) -> float:
+    """Train ``model`` with the course's own loop (cross-entropy, Adam, ARCHITECTURE_TRAINING) on easy scenes and
+    return its validation mIoU."""
+    import torch
+
+    from cvcourse_utils.datasets import load_dataset
+    from cvcourse_utils.segmentation import (confusion_matrix_pixels, iou_from_confusion, predict_masks,
+                                             segmentation_loader, segmentation_tensors, soft_dice_loss)
+    from cvcourse_utils.training import fit
+
+    cfg = ARCHITECTURE_TRAINING
+    train_set = load_dataset("shapes_segmentation", "train", n=cfg["n_train"], seed=seed, **SEGMENTATION_FOR_CHECKS)
+    val_set = load_dataset("shapes_segmentation", "val", n=CHECK_VAL_SCENES, seed=seed, **SEGMENTATION_FOR_CHECKS)
+    loader = segmentation_loader(train_set, batch_size=cfg["batch_size"], shuffle=True, seed=seed)
+    ce = torch.nn.CrossEntropyLoss()
+
+    def loss_fn(logits, target):   # the Dice term keeps a short run from settling on background everywhere
+        return ce(logits, target) + cfg["dice_weight"] * soft_dice_loss(logits, target)
+
+    fit(model, loader, torch.optim.Adam(model.parameters(), lr=cfg["lr"]), epochs=cfg["epochs"], loss_fn=loss_fn,
+        progress=False)
+    images, masks = segmentation_tensors(val_set)
+    return float(np.nanmean(iou_from_confusion(confusion_matrix_pixels(predict_masks(model, images), masks, num_classes))))
+
+
+def compare_architecture(kind: str):
+    name = f"build_{kind}"
+
+    def compare(actual, expected, args) -> None:
+        in_channels, num_classes, width, seed, train = args
+        for (h, w), shape in zip(ARCHITECTURE_SIZES, actual["shapes"]):
+            if [int(s) for s in shape] != [2, num_classes, h, w]:
+                raise CheckFailed(f"{name}({in_channels}, {num_classes}, {width}) on input (2, {in_channels}, {h}, {w}) "
+                                  f"returned shape {tuple(int(s) for s in shape)}, expected (2, {num_classes}, {h}, {w}): "
+                                  "one score per class and pixel, at the input's size")
+        if int(actual["smallest_side"]) > 4:
+            raise CheckFailed(f"on a 32x32 input the smallest feature map has a side of {int(actual['smallest_side'])}; "
+                              "the encoder should pool three times, down to 1/8 of the input (4x4)")
+        if float(actual["coarse_changes_output"]) < 1e-6:
+            raise CheckFailed("zeroing the feature maps at 1/8 of the resolution does not change the output: the "
+                              "coarse, deep features must reach the scores")
+        if float(actual["cut_follows_input"]) < 1e-6:
+            where = "at 1/8 of the resolution" if kind == "fcn" else "below the full resolution"
+            skip = ("a score layer on the 1/4-resolution features, added to the up-sampled coarse scores"
+                    if kind == "fcn" else "the encoder's full-resolution map concatenated in the last decoder stage")
+            raise CheckFailed(f"with every feature map {where} zeroed, the output no longer depends on the input: "
+                              f"the skip is missing ({skip})")
+        low, high = PARAMETER_RANGE
+        params, ref = int(actual["parameters"]), int(actual["reference_parameters"])
+        if not low * ref <= params <= high * ref:
+            raise CheckFailed(f"width {width}: {params:,} parameters, expected between {int(low * ref):,} and "
+                              f"{int(high * ref):,} (the course's network of this width has {ref:,}): follow the stages "
+                              "and channel counts the text gives")
+        ups = actual["transposed"]
+        if not ups:
+            raise CheckFailed("no nn.ConvTranspose2d layer found: the network up-samples with transposed convolutions")
+        if kind == "fcn":
+            for up in ups:
+                s, wt = int(up["stride"]), np.asarray(up["weight"])
+                k = bilinear_kernel_size(s)
+                if int(up["in"]) != num_classes or int(up["out"]) != num_classes or wt.shape[2:] != (k, k):
+                    raise CheckFailed(f"a transposed convolution of stride {s} should map the {num_classes} class scores to "
+                                      f"{num_classes} with a {k}x{k} kernel (bilinear_kernel({s})), got {int(up['in'])} -> "
+                                      f"{int(up['out'])} channels, kernel {wt.shape[2:]}")
+                off = wt.copy()
+                off[range(num_classes), range(num_classes)] = 0
+                if np.abs(off).max() > 0 or (up["bias"] is not None and np.abs(np.asarray(up["bias"])).max() > 0):
+                    raise CheckFailed(f"the transposed convolution of stride {s} should start as bilinear up-sampling of "
+                                      "each class on its own: weight[c, c] = the kernel, every other weight and the bias 0")
+                x = np.random.default_rng(seed).random((1, 1, 6, 6))
+                for c in range(num_classes):
+                    try:
+                        compare_bilinear_kernel({"kernel_shape": [k, k], "upsampled": upsample_with_kernel(x, wt[c, c], s)},
+                                                _bilinear_reference(x, s), (x, s))
+                    except CheckFailed as err:
+                        raise CheckFailed(f"the initial weight[{c}, {c}] of the transposed convolution of stride {s} is not "
+                                          f"the bilinear kernel (use your bilinear_kernel({s})): {err}") from None
+        if train:
+            miou = float(actual["miou"])
+            if miou < ARCHITECTURE_BAR:
+                cfg = ARCHITECTURE_TRAINING
+                raise CheckFailed(f"after {cfg['epochs']} epochs of Adam (lr {cfg['lr']:g}, cross-entropy + soft Dice) on {cfg['n_train']} easy scenes "
+                                  f"your network reaches a validation mIoU of {miou:.3f} (the better of two runs); the course's "
+                                  f"usually reaches 0.6 or more, background everywhere about 0.15, and the bar is "
+                                  f"{ARCHITECTURE_BAR}")
+
+    return compare
+
+
+def architecture_case(name: str, in_channels: int, num_classes: int, width: int, seed: int, train: int) -> Case:
+    return Case(name, lambda rng: (in_channels, num_classes, width, seed, train), seed=seed)
+
+
 # --------------------------------------------------------------------------- what each task must not use
 
 #: Ready-made transposed convolutions (and the convolution's input gradient, which is one), and fold (col2im),
@@ -355,6 +544,7 @@ BILINEAR_FORBIDDEN = (
     "torch.nn.functional.grid_sample", "torch.nn.Upsample", "torch.nn.UpsamplingBilinear2d", "torch.ao",
     "torch.nn.quantized", "torchvision.transforms", "cvcourse_utils.datasets.base.resize_images", "scipy.ndimage",
     "scipy.interpolate", "scipy.signal.resample", "skimage.transform", "cv2", "PIL", "kornia",
+    "cvcourse_utils.segmentation.bilinear_upsampling_kernel", "cvcourse_utils.segmentation.bilinear_transposed_conv",
 )
 #: Metric libraries and the course's own implementations (cvcourse_utils.segmentation) of the three metrics.
 METRIC_LIBRARIES = ("sklearn.metrics", "torchmetrics")
@@ -363,6 +553,16 @@ CONFUSION_FORBIDDEN = (*METRIC_LIBRARIES, "cvcourse_utils.segmentation.confusion
                        "torch.sparse", "torch.sparse_coo_tensor", "pandas")
 IOU_DICE_FORBIDDEN = (*METRIC_LIBRARIES, "cvcourse_utils.segmentation.iou_from_confusion",
                       "cvcourse_utils.segmentation.dice_from_confusion")
+
+#: Ready-made segmentation networks: the course's own (and their parts that are the answer), torchvision's and
+#: the segmentation libraries'.
+NETWORK_LIBRARIES = ("torchvision.models.segmentation", "segmentation_models_pytorch", "monai", "timm", "transformers",
+                     "cvcourse_utils.diffusion.TinyUNet", "cvcourse_utils.latent_diffusion")
+FCN_FORBIDDEN = (*NETWORK_LIBRARIES, "cvcourse_utils.segmentation.FCN", "cvcourse_utils.segmentation.SkipFCN",
+                 "cvcourse_utils.segmentation.UNet", "cvcourse_utils.segmentation.bilinear_transposed_conv",
+                 "cvcourse_utils.segmentation.bilinear_upsampling_kernel")
+UNET_FORBIDDEN = (*NETWORK_LIBRARIES, "cvcourse_utils.segmentation.UNet", "cvcourse_utils.segmentation.SkipFCN",
+                  "cvcourse_utils.segmentation.FCN")
 
 # --------------------------------------------------------------------------- tasks, in notebook order
 
@@ -433,6 +633,35 @@ TASKS = (
         compare=compare_per_class("dice_per_class"),
         forbidden=IOU_DICE_FORBIDDEN,
         by_hand="compute Dice from the confusion matrix yourself (its diagonal, row and column sums)",
+    ),
+    Task(
+        name="build_fcn",
+        function="build_fcn",
+        cases=(
+            architecture_case("3 -> 6 classes, width 8: shapes, the 1/4 skip, bilinear start, parameters", 3, 6, 8, 0, 0),
+            architecture_case("1 -> 4 classes, width 4", 1, 4, 4, 1, 0),
+            architecture_case("3 -> 6 classes, width 8, trained briefly on easy scenes", 3, 6, 8, 2, 1),
+        ),
+        reference=None,
+        compare=compare_architecture("fcn"),
+        call=run_architecture("fcn"),
+        forbidden=FCN_FORBIDDEN,
+        by_hand=("build the FCN's encoder, score layers, skip and bilinear-initialised transposed convolutions yourself "
+                 "from nn layers (and your bilinear_kernel)"),
+    ),
+    Task(
+        name="build_unet",
+        function="build_unet",
+        cases=(
+            architecture_case("3 -> 6 classes, width 8: shapes, the skips, parameters", 3, 6, 8, 0, 0),
+            architecture_case("1 -> 4 classes, width 4", 1, 4, 4, 1, 0),
+            architecture_case("3 -> 6 classes, width 8, trained briefly on easy scenes", 3, 6, 8, 2, 1),
+        ),
+        reference=None,
+        compare=compare_architecture("unet"),
+        call=run_architecture("unet"),
+        forbidden=UNET_FORBIDDEN,
+        by_hand="build the U-Net's encoder, decoder and skip concatenations yourself from nn layers",
     ),
     Task(
         name="train_segmenter",

@@ -3,11 +3,12 @@
 Hidden cases use other seeds and sizes than the public ones, plus edge cases: a stride
 larger than the kernel (gaps between the stamped copies), 1x1 kernels, several channels in
 and out, output padding with stride 3, odd up-sampling factors (their kernel has odd size),
-confusion matrices with ignored pixels and classes never predicted, a single class, and
-training with another learning rate and batch size.
+confusion matrices with ignored pixels and classes never predicted, a single class, networks
+with other channel counts and widths (and trained from another seed), and training with another learning rate
+and batch size.
 """
 from cvcourse_utils.checking import Case
-from cvcourse_utils.labchecks.lab07 import confusion_inputs, conv_transpose_inputs, matrix_inputs, upsample_inputs
+from cvcourse_utils.labchecks.lab07 import architecture_case, confusion_inputs, conv_transpose_inputs, matrix_inputs, upsample_inputs
 
 # Seconds a submission may run (cvcourse grade --timeout overrides it). The solution graded in 95 s in fast mode
 # on the 2-core machine at load 8-10 (2026-12-06): the course-wide 120 s would give correct work 0 on a busy grader.
@@ -19,6 +20,8 @@ POINTS = {
     "segmentation_confusion": 2,
     "iou_per_class": 2,
     "dice_per_class": 1,
+    "build_fcn": 3,
+    "build_unet": 3,
     "train_segmenter": 2,
 }
 
@@ -57,6 +60,14 @@ HIDDEN = {
         Case("7 classes, classes 0 and 2 absent", lambda rng: matrix_inputs(rng, (3, 10, 10), 7, absent=(0, 2)), seed=701),
         Case("4 classes, class 1 never predicted (Dice 0)", lambda rng: matrix_inputs(rng, (2, 8, 8), 4, never_predicted=(1,)), seed=702),
         Case("3 classes, perfect prediction", lambda rng: matrix_inputs(rng, (1, 6, 6), 3, accuracy=1.0), seed=703),
+    ),
+    "build_fcn": (
+        architecture_case("2 -> 3 classes, width 6", 2, 3, 6, 801, 0),
+        architecture_case("3 -> 6 classes, width 8, trained briefly (another seed)", 3, 6, 8, 802, 1),
+    ),
+    "build_unet": (
+        architecture_case("2 -> 3 classes, width 6", 2, 3, 6, 901, 0),
+        architecture_case("3 -> 6 classes, width 8, trained briefly (another seed)", 3, 6, 8, 902, 1),
     ),
     "train_segmenter": (
         Case("Adam lr 1e-2, batch 8, 5 epochs on 256 scenes", lambda rng: (5, 1e-2, 8, 0.0, 256, 4)),
