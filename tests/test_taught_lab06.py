@@ -43,6 +43,13 @@ SHORTCUTS = {
         "from torchvision.models.vision_transformer import VisionTransformer\n"
         "def build_vit(image_size, patch_size, in_channels, num_classes, dim=64, depth=4, heads=4):\n"
         "    return VisionTransformer(image_size, patch_size, depth, heads, dim, 2 * dim, num_classes=num_classes)\n"),
+    "shifted_window_mask": (
+        "import torch\n"
+        "from torchvision.models.swin_transformer import shifted_window_attention\n"
+        "def shifted_window_mask(height, width, window, shift):\n"
+        "    # probe torchvision's Swin layer for the mask it builds inside\n"
+        "    x = torch.eye(height * width).reshape(1, height, width, -1)\n"
+        "    return shifted_window_attention(x, None, None, None, 1, [window, window], [shift, shift]) != 0\n"),
     "clip_loss": (
         "import torch.nn.functional as F\n"
         "from cvcourse_utils.clip import clip_contrastive_loss\n"
@@ -98,6 +105,12 @@ MORE = {
         "    return torchvision.models.vit_b_16(num_classes=num_classes)\n",
         "from torch import nn\ndef build_vit(image_size, patch_size, in_channels, num_classes, dim=64, depth=4, heads=4):\n"
         "    layer = nn.TransformerEncoderLayer(dim, heads, batch_first=True)\n    return nn.TransformerEncoder(layer, depth)\n",
+    ],
+    "shifted_window_mask": [
+        "import torchvision\ndef shifted_window_mask(height, width, window, shift):\n"
+        "    return torchvision.models.swin_t().features[1][1].attn\n",
+        "from torchvision.models import SwinTransformer\ndef shifted_window_mask(height, width, window, shift):\n"
+        "    return SwinTransformer([4, 4], 8, [2], [1], [window, window])\n",
     ],
     "clip_loss": [
         "from cvcourse_utils.clip import ContrastiveLoss\ndef clip_loss(image_features, text_features, temperature=0.07):\n"
@@ -244,3 +257,29 @@ def test_zero_shot_check_model_refuses_its_own_shortcuts():
         model.encode_image(torch.zeros(1, 3, 32, 32))
     with pytest.raises(TypeError, match="image_encoder"):
         model(torch.zeros(1, 3, 32, 32), torch.zeros(1, 4, dtype=torch.long))
+
+
+def _window_mask(order: str = "right"):
+    """The lab's shifted-window mask; ``order`` breaks it: no roll, windows column by column, or no mask at all."""
+    def shifted_window_mask(height, width, window, shift):
+        region = 2 * (torch.arange(height) < shift)[:, None].long() + (torch.arange(width) < shift)[None, :].long()
+        if order != "no_roll":
+            region = torch.roll(region, shifts=(-shift, -shift), dims=(0, 1))
+        labels = region.reshape(height // window, window, width // window, window)
+        labels = labels.permute(2, 0, 1, 3) if order == "columns" else labels.permute(0, 2, 1, 3)
+        labels = labels.reshape(-1, window * window)
+        mask = labels[:, :, None] == labels[:, None, :]
+        return torch.ones_like(mask) if order == "all" else mask
+    return shifted_window_mask
+
+
+def test_shifted_window_mask_refuses_wrong_masks():
+    task = _task("shifted_window_mask")
+    for case in task.cases:
+        _run(task, case, _window_mask())
+    shifted = task.cases[0]
+    for wrong in ("no_roll", "columns", "all"):
+        with pytest.raises(CheckFailed):
+            _run(task, shifted, _window_mask(wrong))
+    with pytest.raises(CheckFailed, match="bool"):
+        _run(task, shifted, lambda *a: _window_mask()(*a).float())

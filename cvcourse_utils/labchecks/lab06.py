@@ -8,6 +8,8 @@ against a strided ``F.conv2d``, the sinusoidal encoding against its formula eval
 CLIP loss against ``F.cross_entropy``. A ViT has no single right answer: its check tests
 properties (shapes, gradients, the use of positions) and accuracy after a small fixed budget.
 Zero-shot classification is checked against the similarities computed with ``F.cosine_similarity``.
+Swin's shifted-window mask is checked against region labels computed here in NumPy (which patches of
+the rolled map wrapped around), a formulation other than the lab's roll of labels.
 """
 from __future__ import annotations
 
@@ -475,6 +477,30 @@ def _zero_shot_reference(seed, n, class_names, template, *scales):
     return sims.argmax(1)
 
 
+# --------------------------------------------------------------------------- Swin: the shifted-window mask
+
+
+def run_window_mask(fn, args):
+    height, width, window, shift = args
+    return _plain(fn(int(height), int(width), int(window), int(shift)))
+
+
+def _window_mask_reference(height, width, window, shift):
+    """(nW, M², M²) bool: on the map rolled by -shift, two patches of a window may attend to each other when
+    neither or both wrapped around in each direction (rows >= H - shift, columns >= W - shift wrapped)."""
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    label = 2 * (rows >= height - shift) * (shift > 0) + (cols >= width - shift) * (shift > 0)
+    label = label.reshape(height // window, window, width // window, window).transpose(0, 2, 1, 3)
+    label = label.reshape(-1, window * window)                                   # (nW, M²), windows row by row
+    return label[:, :, None] == label[:, None, :]
+
+
+def _window_mask_shape(args):
+    height, width, window, _ = args
+    n = window * window
+    return ((height // window) * (width // window), n, n)
+
+
 # --------------------------------------------------------------------------- what each task must write itself
 
 #: Ready-made attention: PyTorch's (public and private), its transformer layers, torchvision's and diffusers' ViT
@@ -511,6 +537,14 @@ CLIP_LOSS_SHORTCUTS = ("cvcourse_utils.clip.clip_contrastive_loss", "cvcourse_ut
                        "cvcourse_utils.clip.train_toy_clip")
 ZERO_SHOT_SHORTCUTS = ("cvcourse_utils.clip.zero_shot_logits", "cvcourse_utils.clip.zero_shot_accuracy",
                        ".encode_image", ".encode_text", ".encode_texts")
+
+#: Ready-made Swin: torchvision's Swin Transformer (its shifted_window_attention builds this mask), timm's.
+WINDOW_MASK_SHORTCUTS = (
+    "torchvision.models.swin_transformer", "torchvision.models.SwinTransformer", "torchvision.models.swin_t",
+    "torchvision.models.swin_s", "torchvision.models.swin_b", "torchvision.models.swin_v2_t",
+    "torchvision.models.swin_v2_s", "torchvision.models.swin_v2_b", "timm.models.swin_transformer",
+    "timm.models.swin_transformer_v2",
+)
 
 
 # --------------------------------------------------------------------------- tasks, in notebook order
@@ -597,6 +631,20 @@ TASKS = (
         call=run_build_vit,
         forbidden=ATTENTION_SHORTCUTS,
         by_hand="assemble the ViT yourself from a patch embedding, a class token, positions and your EncoderBlocks",
+    ),
+    Task(
+        name="shifted_window_mask",
+        function="shifted_window_mask",
+        cases=(
+            Case("8x8 patches, windows 4x4, shift 2", lambda rng: (8, 8, 4, 2)),
+            Case("6x6 patches, windows 3x3, shift 1", lambda rng: (6, 6, 3, 1)),
+            Case("8x8 patches, windows 4x4, no shift: every pair allowed", lambda rng: (8, 8, 4, 0)),
+        ),
+        reference=_window_mask_reference,
+        compare=equal(dtype="bool", shape=_window_mask_shape),
+        call=run_window_mask,
+        forbidden=WINDOW_MASK_SHORTCUTS,
+        by_hand="label the regions of the rolled map, partition the labels into windows and compare them yourself",
     ),
     Task(
         name="clip_loss",

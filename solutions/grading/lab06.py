@@ -4,7 +4,8 @@ Hidden cases use other seeds and sizes than the public ones, plus edge cases: a 
 masks that leave each query exactly one key, random masks over several heads (4-D inputs),
 cross-attention with a single head or a single query, one-token sequences, patches as large as
 the image, odd dimensions of the sinusoidal encoding's frequencies, a batch of one pair in the
-CLIP loss, and class lists in another order.
+CLIP loss, class lists in another order, and shifted-window masks on rectangular maps, a single window,
+shifts other than half a window and windows of one patch.
 """
 from cvcourse_utils.checking import Case
 from cvcourse_utils.labchecks.lab06 import (
@@ -22,6 +23,7 @@ POINTS = {
     "sinusoidal_positions": 1,
     "encoder_block": 3,
     "build_vit": 2,
+    "shifted_window_mask": 2,
     "clip_loss": 2,
     "zero_shot_classify": 2,
 }
@@ -63,6 +65,12 @@ HIDDEN = {
              lambda rng: (28, 7, 1, 10, 24, 3, 3, False)),
         Case("RGB 16x16 images, patches 4x4, 4 classes, dim 8, depth 2, 1 head (wiring only)",
              lambda rng: (16, 4, 3, 4, 8, 2, 1, False)),
+    ),
+    "shifted_window_mask": (
+        Case("a rectangular map: 8x12 patches, windows 4x4, shift 2", lambda rng: (8, 12, 4, 2)),
+        Case("one window (4x4 map, window 4), shift 2: four regions", lambda rng: (4, 4, 4, 2)),
+        Case("12x6 patches, windows 3x3, shift 2 (not half a window)", lambda rng: (12, 6, 3, 2)),
+        Case("windows of one patch, no shift", lambda rng: (3, 5, 1, 0)),
     ),
     "clip_loss": (
         Case("a batch of one pair", lambda rng: clip_inputs(rng, 1, 8, 0.07), seed=141),
