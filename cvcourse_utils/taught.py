@@ -49,7 +49,7 @@ UNREADABLE = {
 UNREADABLE_ATTRIBUTES = {"__dict__", "__globals__", "__builtins__", "__code__", "__getattribute__", "__subclasses__",
                          "__import__", "__loader__", "__spec__", "__closure__", "__func__", "__wrapped__"}
 
-#: Library roots whose objects may be compared by identity (re-exports, subclasses); only modules already loaded.
+#: Nodes that open a scope of their own (their names are not module-level).
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
@@ -159,8 +159,6 @@ def _collect(statements: Iterable[ast.stmt], module: Module) -> None:
                     simple = isinstance(target, ast.Name) and not isinstance(stmt, ast.AugAssign)
                     module.bind(name, Binding(node=stmt.value, owner=name, qual=".".join(chain) if chain and simple else None),
                                 replace=simple)
-        elif isinstance(stmt, ast.NamedExpr):  # pragma: no cover - only inside expressions
-            pass
         else:
             for name, value in _statement_targets(stmt):
                 module.bind(name, Binding(node=value, owner=name))

@@ -3,7 +3,6 @@ and the lint."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

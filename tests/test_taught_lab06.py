@@ -1,7 +1,6 @@
 """Lab 06: ready-made answers earn 0 (check and grader), and the checks that were weak now fail wrong answers."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
