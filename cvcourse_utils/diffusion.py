@@ -275,12 +275,38 @@ class DenoisingObjective(nn.Module):
         return F.mse_loss(self.model(q_sample(x0, t, noise, self.alphas_cumprod), t, labels).float(), noise.float())
 
 
+class _StepBar:
+    """A loader that advances one tqdm bar over every epoch's batches (fit's own bars restart each epoch)."""
+
+    def __init__(self, loader, total: int, show: bool) -> None:
+        self.loader, self.total, self.show, self.bar = loader, total, show, None
+
+    def __enter__(self) -> "_StepBar":
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, desc="training steps", disable=not self.show)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield batch
+            self.bar.update(1)
+
+
 def train_diffusion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None, alphas_cumprod: torch.Tensor, *,
                     steps: int, batch_size: int = 64, lr: float = 2e-3, p_uncond: float = 0.1, ema_decay: float = 0.995,
-                    loss_fn: Callable | None = None, device=None, seed: int = 0) -> tuple[EMA, dict]:
+                    loss_fn: Callable | None = None, device=None, seed: int = 0,
+                    progress: bool | None = None) -> tuple[EMA, dict]:
     """Train ``model`` in place for about ``steps`` Adam steps with ``fit`` (AdamW, cosine decay per epoch).
 
     images (N, C, H, W) in [-1, 1]; labels (N,) or None. Returns (ema, fit's History); sample with ``ema.model``.
+    progress: one tqdm bar over all the steps (default: shown for 500 steps or more, the long full-mode runs).
     """
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -299,8 +325,10 @@ def train_diffusion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr * 0.05)
-    history = fit(objective, loader, optimizer, epochs=epochs, loss_fn=objective.loss, metrics={},
-                  scheduler=scheduler, device=device, progress=False)
+    show = steps >= 500 if progress is None else progress
+    with _StepBar(loader, epochs * len(loader), show) as bar:
+        history = fit(objective, bar, optimizer, epochs=epochs, loss_fn=objective.loss, metrics={},
+                      scheduler=scheduler, device=device, progress=False)
     ema.update(model)
     return ema, history
 
@@ -354,10 +382,20 @@ def cfg_guidance(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float)
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
-def ddim_timesteps(num_timesteps: int, num_steps: int) -> list[int]:
-    """The timesteps a DDIM sampler visits, largest first: 0, k, 2k, ... with k = T // num_steps (diffusers' "leading")."""
+def ddim_timesteps(num_timesteps: int, num_steps: int, spacing: str = "leading") -> list[int]:
+    """The timesteps a DDIM sampler visits, largest first, k = T // num_steps apart.
+
+    "leading" (diffusers' default, and the DDIM paper's): 0, k, 2k, ..., (S-1) k: the first step starts at
+    t = T - k, not at T - 1, so with few steps it starts from a noise level the model never sees as pure noise
+    (T = 200, S = 5: t = 160, abar = 0.09). "trailing" (Lin et al., 2024): T-1, T-1-k, ..., T-1-(S-1) k: the first
+    step starts from pure noise, as training's last timestep does.
+    """
     k = num_timesteps // num_steps
-    return [i * k for i in range(num_steps)][::-1]
+    if spacing == "leading":
+        return [i * k for i in range(num_steps)][::-1]
+    if spacing == "trailing":
+        return [num_timesteps - 1 - i * k for i in range(num_steps)]
+    raise ValueError(f"spacing must be 'leading' or 'trailing', not {spacing!r}")
 
 
 def _guided_eps(model: nn.Module, x: torch.Tensor, t: int, labels: torch.Tensor | None, guidance_scale: float,
@@ -401,10 +439,12 @@ def sample_ddpm(model: nn.Module, n: int, alphas_cumprod: torch.Tensor, *, label
 @torch.no_grad()
 def sample_ddim(model: nn.Module, n: int, alphas_cumprod: torch.Tensor, *, num_steps: int = 50, eta: float = 0.0,
                 labels=None, guidance_scale: float = 1.0, step: Callable = ddim_step, seed: int = 0,
-                shape: tuple | None = None, cond: dict | None = None, device=None, batch_size: int = 500) -> torch.Tensor:
-    """n samples (n, C, H, W) in [-1, 1] by ``num_steps`` DDIM steps (deterministic for eta = 0)."""
+                shape: tuple | None = None, cond: dict | None = None, device=None, batch_size: int = 500,
+                spacing: str = "leading") -> torch.Tensor:
+    """n samples (n, C, H, W) in [-1, 1] by ``num_steps`` DDIM steps (deterministic for eta = 0) at the timesteps of
+    :func:`ddim_timesteps` with ``spacing``."""
     return _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size,
-                   timesteps=ddim_timesteps(len(alphas_cumprod), num_steps), update=lambda eps, t, t_prev, x, g:
+                   timesteps=ddim_timesteps(len(alphas_cumprod), num_steps, spacing), update=lambda eps, t, t_prev, x, g:
                    step(eps, t, t_prev, x, alphas_cumprod.to(x.device), eta,
                         torch.randn(x.shape, generator=g).to(x.device) if eta > 0 else None))
 

@@ -61,6 +61,26 @@ def test_ddim_step_equals_diffusers(t, stride, eta):
     assert D.ddim_timesteps(50, 50 // stride) == [int(v) for v in sched.timesteps]
 
 
+@pytest.mark.parametrize("T,steps", [(200, 5), (200, 50), (50, 10), (40, 40)])
+def test_trailing_ddim_timesteps_equal_diffusers(T, steps):
+    sched = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
+    sched.set_timesteps(steps)
+    assert D.ddim_timesteps(T, steps, "trailing") == [int(v) for v in sched.timesteps]
+    assert D.ddim_timesteps(T, steps, "trailing")[0] == T - 1  # the first step starts from pure noise
+    with pytest.raises(ValueError):
+        D.ddim_timesteps(T, steps, "linspace")
+
+
+def test_train_diffusion_progress_bar_counts_every_step(capsys):
+    model = D.TinyUNet(1, width=8, num_classes=2)
+    x, y = torch.rand(16, 1, 8, 8) * 2 - 1, torch.randint(0, 2, (16,))
+    abar = D.make_schedule(10)["alphas_cumprod"]
+    D.train_diffusion(model, x, y, abar, steps=6, batch_size=4, device="cpu", progress=True)
+    assert "8/8" in capsys.readouterr().err  # 2 epochs of 4 batches: one bar over both
+    D.train_diffusion(model, x, y, abar, steps=6, batch_size=4, device="cpu")  # a short run: no bar by default
+    assert "training steps" not in capsys.readouterr().err
+
+
 def test_timestep_embedding_equals_diffusers():
     from diffusers.models.embeddings import get_timestep_embedding
 

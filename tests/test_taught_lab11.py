@@ -1,5 +1,5 @@
-"""Lab 11 (diffusion): a shortcut through the course's diffusion code, diffusers' schedulers and embeddings or
-torch.lerp earns 0, in ``check`` and in the grader, while the solution is not flagged."""
+"""Lab 11 (diffusion): a shortcut through the course's diffusion code (its training and samplers included),
+diffusers' schedulers and embeddings or torch.lerp earns 0, in ``check`` and in the grader, while the solution is not flagged."""
 from __future__ import annotations
 
 import copy
@@ -65,6 +65,22 @@ SHORTCUTS = {
         "import torch\n"
         "def cfg_guidance(eps_uncond, eps_cond, scale):\n"
         "    return torch.lerp(eps_uncond, eps_cond, scale)\n"),
+    "train_loop": (
+        "from cvcourse_utils.diffusion import train_diffusion\n"
+        "def train_loop(model, images, labels, alphas_cumprod, *, steps, batch_size, lr, p_uncond, generator):\n"
+        "    ema, history = train_diffusion(model, images, labels, alphas_cumprod, steps=steps, batch_size=batch_size, lr=lr,\n"
+        "                                   p_uncond=p_uncond, device='cpu')\n"
+        "    return list(history['train_loss'])\n"),
+    "ddpm_sample": (
+        "from cvcourse_utils.diffusion import sample_ddpm\n"
+        "def ddpm_sample(model, n, shape, alphas_cumprod, labels=None, guidance_scale=1.0, generator=None):\n"
+        "    return sample_ddpm(model, n, alphas_cumprod, labels=labels, guidance_scale=guidance_scale,\n"
+        "                       seed=int(generator.initial_seed()), shape=shape)\n"),
+    "ddim_sample": (
+        "import cvcourse_utils.diffusion as D\n"
+        "def ddim_sample(model, n, shape, alphas_cumprod, num_steps, labels=None, guidance_scale=1.0, eta=0.0, generator=None):\n"
+        "    return D.sample_ddim(model, n, alphas_cumprod, num_steps=num_steps, labels=labels, guidance_scale=guidance_scale,\n"
+        "                         eta=eta, seed=int(generator.initial_seed()), shape=shape, spacing='trailing')\n"),
 }
 
 MORE_SHORTCUTS = {  # other ways in: a tensor method, a class reached at run time, a helper of the student's
@@ -85,6 +101,35 @@ MORE_SHORTCUTS = {  # other ways in: a tensor method, a class reached at run tim
         "from cvcourse_utils.vit import sinusoidal_positions\n"
         "def sinusoidal_embedding(t, dim):\n"
         "    return sinusoidal_positions(int(t.max()) + 1, dim)[t]\n"),
+    "train_loop": (  # the course's objective does the step's work; the loop around it is the student's
+        "import torch\n"
+        "from cvcourse_utils.diffusion import DenoisingObjective\n"
+        "def train_loop(model, images, labels, alphas_cumprod, *, steps, batch_size, lr, p_uncond, generator):\n"
+        "    objective, optimizer, losses = DenoisingObjective(model, alphas_cumprod, p_uncond=p_uncond), torch.optim.Adam(model.parameters(), lr=lr), []\n"
+        "    for _ in range(steps):\n"
+        "        idx = torch.randint(0, len(images), (batch_size,), generator=generator)\n"
+        "        loss = objective.loss(images[idx], labels[idx])\n"
+        "        optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item())\n"
+        "    return losses\n"),
+    "ddpm_sample": (  # the student's loop around the course's step
+        "import torch\n"
+        "from cvcourse_utils.diffusion import ddpm_step as course_step\n"
+        "def ddpm_sample(model, n, shape, alphas_cumprod, labels=None, guidance_scale=1.0, generator=None):\n"
+        "    x = torch.randn((n, *shape), generator=generator)\n"
+        "    for t in range(len(alphas_cumprod) - 1, -1, -1):\n"
+        "        x = course_step(guided_eps(model, x, t, labels, guidance_scale), t, x, alphas_cumprod, torch.randn(x.shape, generator=generator))\n"
+        "    return x\n"),
+    "ddim_sample": (  # the course's spacing
+        "import torch\n"
+        "from cvcourse_utils.diffusion import ddim_timesteps\n"
+        "def ddim_sample(model, n, shape, alphas_cumprod, num_steps, labels=None, guidance_scale=1.0, eta=0.0, generator=None):\n"
+        "    steps = ddim_timesteps(len(alphas_cumprod), num_steps, 'trailing')\n"
+        "    x = torch.randn((n, *shape), generator=generator)\n"
+        "    for i, t in enumerate(steps):\n"
+        "        t_prev = steps[i + 1] if i + 1 < len(steps) else -1\n"
+        "        noise = torch.randn(x.shape, generator=generator) if eta > 0 else None\n"
+        "        x = ddim_step(guided_eps(model, x, t, labels, guidance_scale), t, t_prev, x, alphas_cumprod, eta, noise)\n"
+        "    return x\n"),
 }
 
 RESNET_BLOCK = (  # diffusers' U-Net block
@@ -124,7 +169,8 @@ def test_the_grader_flags_the_reference_imported_under_the_tasks_name():
     cell = next(c for c in submission["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
     cell["source"] = RENAMED_REFERENCE
     merged = merge(spec.reference, make_lab(spec.reference, spec.notebook), submission)
-    assert list(delegated_tasks(spec.tasks, merged.cells)) == ["drop_labels"]
+    # train_loop calls drop_labels, now the course's: it is flagged too
+    assert sorted(delegated_tasks(spec.tasks, merged.cells)) == ["drop_labels", "train_loop"]
 
 
 def test_check_refuses_the_reference_imported_under_the_tasks_name():

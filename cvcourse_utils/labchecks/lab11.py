@@ -274,6 +274,127 @@ def compare_drop_labels(actual, expected, args) -> None:
         raise CheckFailed("draw the randomness from the generator you are given, so that a seed repeats the result")
 
 
+# --------------------------------------------------------------------------- train_loop, ddpm_sample, ddim_sample
+
+def _tiny_model(seed: int, num_classes: int, dtype):
+    """A small random TinyUNet (width 8) on 8x8 images, in ``dtype``: the model the loop and sampler checks run."""
+    import torch
+
+    from cvcourse_utils.diffusion import TinyUNet
+
+    torch.manual_seed(int(seed))
+    return TinyUNet(1, width=8, num_classes=int(num_classes)).to(dtype)
+
+
+def train_inputs(rng: np.random.Generator, n: int, num_timesteps: int, steps: int, batch_size: int, lr: float,
+                 p_uncond: float, seed: int) -> tuple:
+    """(images (n, 1, 8, 8) in [-1, 1], labels (n,) of 10 classes, alphas_cumprod, steps, batch_size, lr, p_uncond, seed)."""
+    return (rng.uniform(-1, 1, size=(n, 1, 8, 8)), rng.integers(0, 10, size=n), cosine_alphas_cumprod(num_timesteps),
+            steps, batch_size, lr, p_uncond, seed)
+
+
+def run_train_loop(fn, args) -> dict:
+    """Train a fixed float64 TinyUNet with the student's loop and a seeded generator; report losses and weights."""
+    import torch
+
+    images, labels, abar, steps, batch_size, lr, p_uncond, seed = args
+    model = _tiny_model(seed, 10, torch.float64).train()
+    losses = fn(model, _torch(images), _torch(labels), _torch(abar), steps=int(steps), batch_size=int(batch_size),
+                lr=float(lr), p_uncond=float(p_uncond), generator=torch.Generator().manual_seed(int(seed)))
+    if not isinstance(losses, (list, tuple)):
+        raise TypeError(f"train_loop must return a list of the steps' losses (floats), got {type(losses).__name__}")
+    return {"losses": np.asarray([float(v) for v in losses], dtype=np.float64),
+            "weights": np.concatenate([p.detach().reshape(-1).numpy() for p in model.parameters()])}
+
+
+def _train_loop_reference(images, labels, abar, steps, batch_size, lr, p_uncond, seed) -> dict:
+    """The loop with torch's Adam and F.mse_loss, diffusers' add_noise for the noising, the draws in the text's order."""
+    import torch
+    import torch.nn.functional as F
+
+    model = _tiny_model(seed, 10, torch.float64).train()
+    images, labels = _torch(images), _torch(labels)
+    sched = _ddpm(len(abar), abar)
+    gen = torch.Generator().manual_seed(int(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
+    losses = []
+    for _ in range(int(steps)):
+        idx = torch.randint(0, len(images), (int(batch_size),), generator=gen)
+        x0, y = images[idx], labels[idx]
+        y = torch.where(torch.rand(y.shape, generator=gen) < float(p_uncond), torch.full_like(y, model.num_classes), y)
+        t = torch.randint(0, len(abar), (int(batch_size),), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
+        loss = F.mse_loss(model(sched.add_noise(x0, noise, t), t, y), noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return {"losses": np.asarray(losses), "weights": np.concatenate([p.detach().reshape(-1).numpy() for p in model.parameters()])}
+
+
+def compare_train_loop(actual, expected, args) -> None:
+    steps = int(args[3])
+    if len(actual["losses"]) != steps:
+        raise CheckFailed(f"return one loss per step: expected {steps}, got {len(actual['losses'])}")
+    if not np.allclose(actual["losses"][:1], expected["losses"][:1], atol=1e-8, rtol=1e-8):
+        raise CheckFailed(f"the first step's loss is {actual['losses'][0]:.6f}, expected {expected['losses'][0]:.6f}: draw "
+                          "the batch, the dropped labels (your drop_labels), t and the noise from the generator in the "
+                          "order the text gives, and take your diffusion_loss")
+    close(atol=1e-8, rtol=1e-6, dtype="float64")(actual, expected, args)
+
+
+def sampler_inputs(n: int, hw: int, num_timesteps: int, num_classes: int, guidance: float, seed: int, model_seed: int,
+                   num_steps: int = 0, eta: float = 0.0) -> tuple:
+    """(n, (1, hw, hw), T, num_classes, guidance_scale, seed, model_seed, num_steps, eta) for a sampler check."""
+    return n, (1, hw, hw), num_timesteps, num_classes, guidance, seed, model_seed, num_steps, eta
+
+
+def _sampler_setup(args):
+    import torch
+
+    n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta = args
+    model = _tiny_model(model_seed, num_classes, torch.float32).eval()
+    abar = torch.from_numpy(cosine_alphas_cumprod(int(T))).float()
+    labels = (torch.arange(int(n)) % int(num_classes)) if num_classes else None
+    return model, abar, labels
+
+
+def run_ddpm_sample(fn, args):
+    import torch
+
+    n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta = args
+    model, abar, labels = _sampler_setup(args)
+    with torch.no_grad():
+        return fn(model, int(n), tuple(shape), abar, labels=labels, guidance_scale=float(guidance),
+                  generator=torch.Generator().manual_seed(int(seed)))
+
+
+def _ddpm_sample_reference(n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta):
+    from cvcourse_utils.diffusion import sample_ddpm
+
+    model, abar, labels = _sampler_setup((n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta))
+    return sample_ddpm(model, int(n), abar, labels=labels, guidance_scale=float(guidance), seed=int(seed),
+                       shape=tuple(shape), device="cpu")
+
+
+def run_ddim_sample(fn, args):
+    import torch
+
+    n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta = args
+    model, abar, labels = _sampler_setup(args)
+    with torch.no_grad():
+        return fn(model, int(n), tuple(shape), abar, int(num_steps), labels=labels, guidance_scale=float(guidance),
+                  eta=float(eta), generator=torch.Generator().manual_seed(int(seed)))
+
+
+def _ddim_sample_reference(n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta):
+    from cvcourse_utils.diffusion import sample_ddim
+
+    model, abar, labels = _sampler_setup((n, shape, T, num_classes, guidance, seed, model_seed, num_steps, eta))
+    return sample_ddim(model, int(n), abar, num_steps=int(num_steps), eta=float(eta), labels=labels,
+                       guidance_scale=float(guidance), seed=int(seed), shape=tuple(shape), device="cpu", spacing="trailing")
+
+
 # --------------------------------------------------------------------------- what each task must not use
 
 #: diffusers (its schedulers, timestep embeddings and U-Net blocks) is what the checks compare with; the lab uses none
@@ -287,6 +408,15 @@ DIFFUSERS = ("diffusers",)
 #: and in the grader the class is read and the solution passes.
 TIME_RES_BLOCK_FORBIDDEN = DIFFUSERS + ("cvcourse_utils.diffusion.ResBlock", "cvcourse_utils.diffusion.TinyUNet")
 
+#: The course's training and sampling code: what train_loop, ddpm_sample and ddim_sample must not hand their work to.
+COURSE_TRAINING = ("cvcourse_utils.diffusion.train_diffusion", "cvcourse_utils.diffusion.DenoisingObjective",
+                   "cvcourse_utils.diffusion.train_digits_diffusion", "cvcourse_utils.training.fit",
+                   "cvcourse_utils.diffusion.q_sample", "cvcourse_utils.diffusion.drop_labels",
+                   "cvcourse_utils.latent_diffusion.TextDenoisingObjective")
+COURSE_SAMPLING = ("cvcourse_utils.diffusion.sample_ddpm", "cvcourse_utils.diffusion.sample_ddim",
+                   "cvcourse_utils.diffusion._sample", "cvcourse_utils.diffusion._guided_eps",
+                   "cvcourse_utils.diffusion.ddpm_step", "cvcourse_utils.diffusion.ddim_step",
+                   "cvcourse_utils.diffusion.ddim_timesteps", "cvcourse_utils.diffusion.cfg_guidance")
 
 # --------------------------------------------------------------------------- tasks, in notebook order
 
@@ -385,6 +515,20 @@ TASKS = (
         call=run_drop_labels,
     ),
     Task(
+        name="train_loop",
+        function="train_loop",
+        forbidden=DIFFUSERS + COURSE_TRAINING,
+        by_hand='write the training loop yourself: draw a batch, drop labels, draw t and the noise, take your '
+                'diffusion_loss and step the optimiser',
+        cases=(Case("5 steps of 4 on 12 images 8x8, T = 50, p_uncond = 0.3",
+                    lambda rng: train_inputs(rng, 12, 50, 5, 4, 1e-2, 0.3, seed=0)),
+               Case("3 steps of 6, T = 20, no label dropped", lambda rng: train_inputs(rng, 9, 20, 3, 6, 3e-3, 0.0, seed=1),
+                    seed=1)),
+        reference=_train_loop_reference,
+        compare=compare_train_loop,
+        call=run_train_loop,
+    ),
+    Task(
         name="ddpm_step",
         function="ddpm_step",
         forbidden=DIFFUSERS + ("cvcourse_utils.diffusion.ddpm_step",),
@@ -420,5 +564,33 @@ TASKS = (
         reference=_cfg_reference,
         compare=close(atol=1e-12, rtol=1e-12, dtype="float64"),
         call=torch_call,
+    ),
+    Task(
+        name="ddpm_sample",
+        function="ddpm_sample",
+        forbidden=DIFFUSERS + COURSE_SAMPLING,
+        by_hand='loop over the timesteps yourself, calling your ddpm_step (and your cfg_guidance)',
+        cases=(Case("4 digits 8x8, T = 12, guidance 2", lambda rng: sampler_inputs(4, 8, 12, 3, 2.0, seed=0, model_seed=0)),
+               Case("3 images, T = 8, guidance 1 (the conditional model alone)",
+                    lambda rng: sampler_inputs(3, 8, 8, 2, 1.0, seed=1, model_seed=1)),
+               Case("an unconditional model (labels None), T = 6", lambda rng: sampler_inputs(2, 8, 6, 0, 1.0, seed=2, model_seed=2))),
+        reference=_ddpm_sample_reference,
+        compare=close(atol=1e-4, rtol=1e-4, dtype="float32", shape=lambda args: (args[0], *args[1])),
+        call=run_ddpm_sample,
+    ),
+    Task(
+        name="ddim_sample",
+        function="ddim_sample",
+        forbidden=DIFFUSERS + COURSE_SAMPLING,
+        by_hand="space the timesteps ('trailing') and loop over them yourself, calling your ddim_step (and your cfg_guidance)",
+        cases=(Case("4 digits, T = 20 in 5 steps (t = 19, 15, 11, 7, 3), guidance 3, eta = 0",
+                    lambda rng: sampler_inputs(4, 8, 20, 3, 3.0, seed=0, model_seed=0, num_steps=5)),
+               Case("T = 12 in 4 steps, eta = 1 (fresh noise at every step), guidance 1",
+                    lambda rng: sampler_inputs(3, 8, 12, 2, 1.0, seed=1, model_seed=1, num_steps=4, eta=1.0)),
+               Case("an unconditional model, T = 9 in 2 steps (9 // 2 = 4 apart: t = 8, 4)",
+                    lambda rng: sampler_inputs(2, 8, 9, 0, 1.0, seed=2, model_seed=2, num_steps=2))),
+        reference=_ddim_sample_reference,
+        compare=close(atol=1e-4, rtol=1e-4, dtype="float32", shape=lambda args: (args[0], *args[1])),
+        call=run_ddim_sample,
     ),
 )

@@ -3,15 +3,19 @@
 Hidden cases use other sizes, seeds and timesteps, plus edge cases: a schedule of one step, the
 first timestep (t = 0) of the noising, a DDPM step at the last timestep T-1, DDIM with eta = 1
 (DDPM's variance) and with a stride of 1, a single label to drop and a negative guidance scale; residual blocks
-of one image, with fewer output than input channels, and with three input channels (GroupNorm's groups = channels).
+of one image, with fewer output than input channels, and with three input channels (GroupNorm's groups = channels); a training loop of one
+step, with a batch larger than the data (drawn with replacement) and with every label dropped; samplers of one step
+(T = 1), a DDIM stride that does not divide T, DDIM with eta = 0.5 and guidance, and a negative guidance scale.
 """
 import numpy as np
 
 from cvcourse_utils.checking import Case
-from cvcourse_utils.labchecks.lab11 import block_inputs, cosine_alphas_cumprod, ddim_inputs, loss_inputs, step_inputs
+from cvcourse_utils.labchecks.lab11 import (block_inputs, cosine_alphas_cumprod, ddim_inputs, loss_inputs, sampler_inputs,
+                                          step_inputs, train_inputs)
 
 # Seconds a submission may run (cvcourse grade --timeout overrides it). The solution graded in 123 s in fast mode
 # on the 2-core machine at load 8-10 (2026-12-06): the course-wide 120 s would give correct work 0 on a busy grader.
+# With train_loop, ddpm_sample and ddim_sample added: 99 s (self-test, fast mode, load 13, 2026-12-06).
 TIMEOUT = 300
 
 POINTS = {
@@ -25,7 +29,10 @@ POINTS = {
     "ddpm_step": 2,
     "ddim_step": 2,
     "drop_labels": 1,
+    "train_loop": 2,
     "cfg_guidance": 1,
+    "ddpm_sample": 2,
+    "ddim_sample": 2,
 }
 
 HIDDEN = {
@@ -74,6 +81,23 @@ HIDDEN = {
     "drop_labels": (
         Case("20,000 labels, p_uncond = 0.1", lambda rng: (rng.integers(0, 10, 20000), 0.1, 10, 7)),
         Case("a single label, p_uncond = 1", lambda rng: (np.array([4]), 1.0, 5, 8)),
+    ),
+    "train_loop": (
+        Case("one step of 16 on 5 images (drawn with replacement), every label dropped",
+             lambda rng: train_inputs(rng, 5, 30, 1, 16, 5e-3, 1.0, seed=3), seed=116),
+        Case("4 steps of 3, T = 100, p_uncond = 0.5", lambda rng: train_inputs(rng, 10, 100, 4, 3, 2e-2, 0.5, seed=4),
+             seed=117),
+    ),
+    "ddpm_sample": (
+        Case("T = 1: a single step", lambda rng: sampler_inputs(3, 8, 1, 2, 2.0, seed=3, model_seed=3)),
+        Case("5 images 4x4, T = 15, guidance -1", lambda rng: sampler_inputs(5, 4, 15, 4, -1.0, seed=4, model_seed=4)),
+    ),
+    "ddim_sample": (
+        Case("T = 10 in 3 steps (stride 3 does not divide T: t = 9, 6, 3), guidance 2",
+             lambda rng: sampler_inputs(3, 8, 10, 3, 2.0, seed=3, model_seed=3, num_steps=3)),
+        Case("eta = 0.5, guidance 4, T = 16 in 16 steps", lambda rng: sampler_inputs(2, 8, 16, 2, 4.0, seed=4, model_seed=4,
+                                                                                     num_steps=16, eta=0.5)),
+        Case("one step, T = 5", lambda rng: sampler_inputs(2, 4, 5, 0, 1.0, seed=5, model_seed=5, num_steps=1)),
     ),
     "cfg_guidance": (
         Case("scale 1 is the conditional estimate", lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), 1.0), seed=111),
