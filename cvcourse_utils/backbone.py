@@ -48,8 +48,15 @@ def backbone_config() -> dict[str, Any]:
 
 
 def build_backbone(config: dict[str, Any]) -> CifarResNet:
-    """An untrained ``CifarResNet`` with the architecture of ``config`` (3 input channels, 32x32 images)."""
-    return CifarResNet(3, config["num_classes"], blocks=tuple(config["blocks"]), width=config["width"])
+    """An untrained ``CifarResNet`` with the architecture of ``config`` (3 input channels, 32x32 images).
+
+    Its initial weights are drawn under ``torch.manual_seed(config["seed"])`` in a forked random state, so
+    the same config always starts from the same weights, whichever notebook builds (and trains) it first,
+    and the caller's random stream is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config["seed"])
+        return CifarResNet(3, config["num_classes"], blocks=tuple(config["blocks"]), width=config["width"])
 
 
 def train_backbone(model: nn.Module, config: dict[str, Any]) -> None:

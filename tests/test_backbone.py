@@ -24,6 +24,22 @@ def test_config_is_the_same_network_in_both_modes(monkeypatch):
     assert fast["n_train"] < full["n_train"] and fast["epochs"] <= full["epochs"]
 
 
+def test_build_is_seeded_by_the_config_and_leaves_the_callers_random_state(fast):
+    config = backbone_config()
+    torch.manual_seed(123)
+    first = build_backbone(config)
+    after_first = torch.rand(3)
+    torch.manual_seed(456)  # another caller's state: the same initial weights all the same
+    second = build_backbone(config)
+    assert first.state_dict().keys() == second.state_dict().keys()
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key]), key
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(3), after_first), "building the backbone must not consume the caller's random numbers"
+    other = build_backbone({**config, "seed": config["seed"] + 1})
+    assert not torch.equal(other.features[0][0].weight, first.features[0][0].weight), "the seed decides the weights"
+
+
 def test_course_backbone_trains_once_then_loads_from_the_cache(cache, fast, capsys):
     first = course_backbone(device="cpu")
     out = capsys.readouterr().out

@@ -1,14 +1,27 @@
 """Lab 09 · Visualising and fooling networks: the tasks, their public cases and library references.
 
-Attribution maps are checked against Captum (``Saliency``, ``Occlusion``, ``LayerGradCam``), through
-``cvcourse_utils.attribution.attribution_map``, on small seeded networks: a ``SmallCNN`` without
-BatchNorm or a ``CifarResNet`` (BatchNorm in eval mode), rebuilt from ``(kind, width, seed)`` so the
-student's function and the reference see the same weights. FGSM, the accuracy under attack and one
-step of adversarial training are compared with what PyTorch's autograd gives for the formulas the
-lab states (pixels whose gradient is too close to 0 to have a reliable sign are not compared). The
-class visualisation and the targeted attack have no single answer: their checks test properties
-(confidence of the target class, success rate, the perturbation inside the L-infinity ball and
-``[0, 1]``) on a SmallCNN trained for a few seconds on easy shapes.
+- ``saliency_map``, ``occlusion_map``, ``grad_cam``: compared with Captum (``Saliency``, ``Occlusion``,
+  ``LayerGradCam``) through ``cvcourse_utils.attribution.attribution_map``, on small seeded networks (a
+  ``SmallCNN`` without BatchNorm or a ``CifarResNet`` with BatchNorm in eval mode and non-trivial running
+  statistics), rebuilt from ``(kind, width, seed)`` so the student's function and the reference see the same
+  weights; float32 results, to ``atol=1e-6, rtol=1e-5``.
+- ``class_visualisation`` (no single answer) on a SmallCNN trained for a few seconds on easy shapes: the
+  image has shape (3, 32, 32) and lies in [0, 1], the model gives the target class >= 0.9; with
+  ``jitter=0, blur_every=0, l2=0.01`` (nothing random) the image is Adam on the stated objective to 0.02 per
+  pixel on average; two seeds give different images (jitter); and its high-frequency energy is at most 80 %
+  of plain, unregularised ascent's.
+- ``fgsm_attack``: ``clip(x + eps sign(grad), 0, 1)`` from autograd, pixel by pixel (pixels whose gradient is
+  too close to 0 for a reliable sign are not compared), inside the eps-ball and [0, 1].
+- ``accuracy_under_attack``: the accuracy on FGSM images, one float per eps in order, on the trained SmallCNN
+  and on a random one.
+- ``targeted_attack`` (no single answer): on the trained SmallCNN, every result inside the eps-ball and
+  [0, 1], and >= 90 % of the images turned into the target class.
+- ``adversarial_training_step``: two steps in a row on a SmallCNN with BatchNorm, compared with the
+  reference's losses, parameters and running statistics; the FGSM images must come from eval mode (the
+  running statistics) and the update from train mode, so the statistics move once per step.
+
+Every task forbids the course's Captum wrapper or attacks and the libraries that answer it
+(``cvcourse_utils.taught``; see ``ATTRIBUTION``, ``ATTACKS``, ``FEATURE_VISUALISATION`` below).
 """
 from __future__ import annotations
 
