@@ -114,6 +114,10 @@ def decode_detections(logits, distances, centerness, centres, image_size, score_
 
 #: More shortcuts, each (task, cell source): read from the solution's given cells plus this cell.
 MORE = [
+    ("nms_by_hand", "import torch\nfrom cvcourse_utils.detection import detect\n\nclass Fake(torch.nn.Module):\n"
+                    "    def __init__(self, out):\n        super().__init__()\n        self.out = out\n"
+                    "    def forward(self, x):\n        return self.out\n\n"
+                    "def nms_by_hand(boxes, scores, t):\n    return detect(Fake((boxes, scores)), torch.zeros(1, 3, 64, 64), iou_threshold=t)"),
     ("box_iou_by_hand", "import torchvision.ops.boxes as B\n\ndef box_iou_by_hand(a, b):\n    return B.box_iou(a, b)"),
     ("box_iou_by_hand", "from cvcourse_utils import detection\n\ndef box_iou_by_hand(a, b):\n    return detection.box_iou(a, b).numpy()"),
     ("box_iou_by_hand", "from pycocotools import mask\n\ndef box_iou_by_hand(a, b):\n"

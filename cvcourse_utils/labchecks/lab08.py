@@ -404,9 +404,10 @@ IOU_READY_MADE = (
     "torchvision.ops.ciou_loss", "torchmetrics.functional.detection", "torchmetrics.detection", "pycocotools",
     *MODEL_BUILDERS,
 )
-#: NMS, ready-made: torchvision's (its compiled kernel too), and the course detector's decoding, which runs it.
+#: NMS, ready-made: torchvision's (its compiled kernel too), and the course detector's decoding and ``detect``, which
+#: run it (a fake model handed to ``detect`` would get its NMS).
 NMS_READY_MADE = ("torchvision.ops.nms", "torchvision.ops.batched_nms", "torchvision._C", "torchvision.extension",
-                  "cvcourse_utils.detection.decode_one_stage")
+                  "cvcourse_utils.detection.decode_one_stage", "cvcourse_utils.detection.detect")
 #: torchvision's detection models hold AnchorGenerator, DefaultBoxGenerator, Matcher, SSDMatcher and BoxCoder.
 DETECTION_MODELS = ("torchvision.models.detection",)
 #: Box formats: converting XYXY to centres and sides is part of encoding.
