@@ -3,7 +3,8 @@
 Bars (figures from the ``results`` dict of ``solutions/lab10_generative_adversarial_networks.ipynb``,
 scored by the course judge of ``cvcourse_utils.judge``, trained on the training split only):
 
-- conditional GAN: recognisable rate >= 0.90 over 1,000 samples (100 per class);
+- conditional GAN: recognisable rate >= 0.90 over 1,000 samples (100 per class), with its class coverage (how many
+  classes the judge predicts, and the largest class's fraction) recorded beside it;
 - DCGAN (unconditional): every class covered and none above 20% of the samples; its recognisable
   rate (the judge gives some class >= 0.9) is recorded;
 - the Fréchet distance in the judge's feature space of each model, beside the real-train-versus-
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = results["cgan_recognisable_rate"]
     bar("conditional GAN recognisable rate (1,000 samples, 100 per class)", rate, rate >= CGAN_RECOGNISABLE_BAR,
         f">= {CGAN_RECOGNISABLE_BAR}")
+    record(NAME, f"{data}: conditional GAN class coverage (classes the judge predicts)", str(results["cgan_classes_covered"]),
+           f"no bar; largest class fraction {results['cgan_max_class_fraction']:.3f} (0.1 when balanced)")
     covered = results["dcgan_classes_covered"]
     bar("DCGAN classes covered", covered, covered == 10, "== 10")
     top = results["dcgan_max_class_fraction"]

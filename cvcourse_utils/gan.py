@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator", "to_unit", "from_unit", "d_loss_bce", "g_loss_nonsaturating",
-           "gan_step", "train_gan_models", "sample_gan", "interpolate_latents"]
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "EMAGenerator", "to_unit", "from_unit", "d_loss_bce",
+           "g_loss_nonsaturating", "gan_step", "train_gan_models", "sample_gan", "interpolate_latents"]
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +102,52 @@ class DCGANDiscriminator(nn.Module):
                 raise ValueError("this discriminator is conditional: pass labels (N,) as well as images")
             logits = logits + (self.embed(labels) * h).sum(dim=1)
         return logits
+
+
+class EMAGenerator(nn.Module):
+    """A generator that samples with an exponential moving average (EMA) of its weights (Karras et al., 2018).
+
+    Wraps ``generator`` without changing how it is trained: ``parameters()`` are the live generator's, so any
+    training loop and optimiser work as before. Each forward pass in training mode first folds the live weights
+    into the average, ``avg <- b * avg + (1 - b) * live`` with ``b = min(decay, (1 + t) / (10 + t))`` at the
+    t-th update (the warm-up keeps the random initial weights from lingering in a short run; BatchNorm statistics
+    are copied), then runs the live generator; in eval mode (snapshots, ``sample_gan``) it generates with the
+    averaged weights, which are smoother than the last step's. ``latent_dim`` is the wrapped generator's.
+    """
+
+    def __init__(self, generator: nn.Module, decay: float = 0.995) -> None:
+        super().__init__()
+        import copy
+
+        self.generator, self.decay, self.num_updates = generator, float(decay), 0
+        self._average = [copy.deepcopy(generator).requires_grad_(False)]  # a list: not a sub-module, no parameters
+        if hasattr(generator, "latent_dim"):
+            self.latent_dim = generator.latent_dim
+
+    @property
+    def average(self) -> nn.Module:
+        """The generator with the averaged weights (always in eval mode)."""
+        return self._average[0].eval()
+
+    def _apply(self, fn, *args, **kwargs):  # .to(device) moves the average too
+        self._average[0]._apply(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
+    @torch.no_grad()
+    def update(self) -> None:
+        avg, t = self._average[0], self.num_updates
+        beta = min(self.decay, (1 + t) / (10 + t))
+        self.num_updates += 1
+        for a, p in zip(avg.parameters(), self.generator.parameters()):
+            a.lerp_(p.detach(), 1 - beta)
+        for a, b in zip(avg.buffers(), self.generator.buffers()):
+            a.copy_(b)
+
+    def forward(self, *args):
+        if self.training:
+            self.update()
+            return self.generator(*args)
+        return self.average(*args)
 
 
 def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -107,3 +107,30 @@ def test_interpolation_ends_at_both_latents():
     slerp = interpolate_latents(z0, z1, steps=5)
     # slerp keeps the norm between the two end norms (a straight line shrinks it in the middle)
     assert slerp.norm(dim=1).min() >= min(z0.norm(), z1.norm()) - 1e-4
+
+
+def test_ema_generator_trains_the_live_weights_and_samples_with_the_average():
+    from cvcourse_utils.gan import EMAGenerator
+
+    torch.manual_seed(0)
+    live = DCGANGenerator(8, 4)
+    ema = EMAGenerator(live, decay=0.5)
+    assert ema.latent_dim == 8
+    assert [id(p) for p in ema.parameters()] == [id(p) for p in live.parameters()]  # optimisers see the live weights
+    start = [p.detach().clone() for p in live.parameters()]
+    opt = torch.optim.SGD(ema.parameters(), lr=0.1)
+    z = torch.randn(4, 8)
+    for _ in range(2):
+        ema.train()
+        loss = ema(z).square().mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+    ema.train()(z)  # folds the latest weights in
+    # three training-mode calls folded in the weights before, between and after the two steps
+    for a, p, s in zip(ema.average.parameters(), live.parameters(), start):
+        assert not torch.allclose(a, p) and not torch.allclose(a, s)
+    ema.eval()
+    assert torch.equal(ema(z), ema.average(z))
+    assert not torch.equal(ema(z), live.eval()(z))
+    assert ema.num_updates == 3  # warm-up: the first updates use b = 0.1, 0.18, 0.25, then min(decay, ...)
+    images = sample_gan(ema, 3)
+    assert images.shape == (3, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
