@@ -21,6 +21,10 @@ def test_autoencoder_shapes_and_ranges():
     one = L.ShapesAutoencoder(width=8, downsamplings=1).eval()
     with torch.no_grad():
         assert one.encode(x).shape == (3, 4, 16, 16) and one(x).shape == x.shape
+    deeper = L.ShapesAutoencoder(width=8, downsamplings=1, extra_convs=1).eval()
+    assert sum(p.numel() for p in deeper.parameters()) == sum(p.numel() for p in one.parameters()) + 2 * (9 * 16 * 16 + 16)
+    with torch.no_grad():
+        assert deeper.encode(x).shape == (3, 4, 16, 16) and deeper(x).shape == x.shape
     with pytest.raises(ValueError, match="at least 1"):
         L.ShapesAutoencoder(downsamplings=0)
 
