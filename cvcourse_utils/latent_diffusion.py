@@ -228,7 +228,7 @@ class TextToImage(nn.Module):
 
     The diffusion runs on *standardised* latents, (z - latent_mean) / latent_std per channel (buffers set after the
     autoencoder is trained; Stable Diffusion multiplies by 0.18215 for the same reason): the schedule assumes data of
-    unit variance; at std s every step's signal-to-noise ratio is s^2 times the planned one (s = 0.26: log-SNR - 2.7).
+    unit variance; at std s every step's signal-to-noise ratio is s^2 times the planned one (s = 0.26 shifts the log-SNR by -2.7).
     ``encode_text(texts)`` -> (context (N, L, 64), context_mask (N, L) True at real tokens);
     ``to_diffusion(z)`` / ``from_diffusion(z)`` standardise and undo it;
     ``generate(prompts, ...)`` -> images (N, 3, 32, 32) in [0, 1] on the CPU.
