@@ -15,8 +15,9 @@ calls (``exec``, ``eval``, ``__import__``, ``importlib``, ``getattr`` with a com
 reading; the grader does it in its own process, on the cells it merged, so a submission cannot change it.
 
 What it cannot see: an answer computed through objects that allowed code returns at run time (for example
-walking ``type(x).__mro__`` or a tensor's ``grad_fn`` to reach a library function), and library calls that
-are not declared in the task's list.
+walking ``type(x).__mro__`` or a tensor's ``grad_fn`` to reach a library function), a course or library
+function that is not in the list but calls a forbidden one inside (it does not read library code), and
+library calls that are not declared in the task's list.
 """
 from __future__ import annotations
 
