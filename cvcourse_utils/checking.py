@@ -34,7 +34,8 @@ class TaskNotDone(CheckFailed):
     """The task's function still raises ``NotImplementedError``: the stub is untouched."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[1;33m✋ {self}\x1b[0m", "(Run All stops here until this task is done; the cells below wait for it.)"]
+        # No emoji: a hand sign shows as an empty box where no emoji font is installed.
+        return [f"\x1b[1;33m■ {self}\x1b[0m", "(Run All stops here until this task is done; the cells below wait for it.)"]
 
 
 # --------------------------------------------------------------------------- data
@@ -85,6 +86,34 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def describe_inputs(args: tuple | list, limit: int = 12) -> str:
+    """A case's inputs for messages: small arrays and numbers with their values, large arrays as a shape."""
+    parts = []
+    for value in args:
+        try:
+            plain = to_plain(value)
+        except TypeError:
+            parts.append(type(value).__name__)
+            continue
+        if isinstance(plain, np.ndarray) and 0 < plain.size <= limit and plain.ndim > 0:
+            parts.append(f"{preview(plain, limit)} ({plain.dtype})")
+        else:
+            parts.append(describe(plain) if not isinstance(plain, str) else repr(plain))
+    return "(" + ", ".join(parts) + ")"
+
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def readable_path(path: str) -> str:
+    """``result[2]['mean']`` -> ``the third returned value (result[2]['mean'])``: say what the index means."""
+    if path.startswith("result[") and path[7:8].isdigit():
+        index = int(path[7:path.index("]")])
+        if index < len(ORDINALS):
+            return f"the {ORDINALS[index]} returned value ({path})"
+    return path
+
+
 def preview(a: np.ndarray, limit: int = 12) -> str:
     """Small arrays in full, large ones as a shape."""
     a = np.asarray(a)
@@ -106,23 +135,24 @@ def nested(compare_arrays: Callable[[np.ndarray, np.ndarray, tuple, str], None])
     def compare(actual: Any, expected: Any, args: tuple, path: str = "result") -> None:
         if isinstance(expected, (list, tuple)):
             if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
-                raise CheckFailed(f"{path}: expected {len(expected)} values {describe(expected)}, got {describe(actual)}")
+                raise CheckFailed(f"{readable_path(path)}: expected {len(expected)} values {describe(expected)}, got {describe(actual)}")
             for i, (a, e) in enumerate(zip(actual, expected)):
                 compare(a, e, args, f"{path}[{i}]")
             return
         if isinstance(expected, dict):
             if not isinstance(actual, dict) or set(actual) != set(expected):
-                raise CheckFailed(f"{path}: expected a dict with keys {sorted(expected)}, got {describe(actual)}")
+                raise CheckFailed(f"{readable_path(path)}: expected a dict with keys {sorted(expected)}, got {describe(actual)}")
             for key in expected:
                 compare(actual[key], expected[key], args, f"{path}[{key!r}]")
             return
         expected = np.asarray(expected)
         if not isinstance(actual, np.ndarray):
-            raise CheckFailed(f"{path}: expected {describe(expected)}, got {describe(actual)}")
+            raise CheckFailed(f"{readable_path(path)}: expected {describe(expected)}, got {describe(actual)}")
         if actual.shape != expected.shape:
-            raise CheckFailed(f"{path}: expected shape {expected.shape}, got shape {actual.shape} (inputs: {describe(list(args))})")
+            raise CheckFailed(f"{readable_path(path)}: expected shape {expected.shape}, got shape {actual.shape} "
+                              f"(inputs: {describe_inputs(args)})")
         if actual.dtype.kind not in "biuf":
-            raise CheckFailed(f"{path}: expected numbers, got dtype {actual.dtype}")
+            raise CheckFailed(f"{readable_path(path)}: expected numbers, got dtype {actual.dtype}")
         compare_arrays(actual, expected, args, path)
 
     return compare
@@ -159,13 +189,14 @@ def close(atol: float = 1e-6, rtol: float = 1e-5, *, dtype: str | np.dtype | typ
     """
 
     def compare_arrays(actual: np.ndarray, expected: np.ndarray, args: tuple, path: str) -> None:
+        where = readable_path(path)
         problem = dtype_problem(actual, dtype)
         if problem:
-            raise CheckFailed(f"{path}: {problem} (inputs: {describe(list(args))})")
+            raise CheckFailed(f"{where}: {problem} (inputs: {describe_inputs(args)})")
         if shape is not None:
             wanted = tuple(shape(args) if callable(shape) else shape)
             if actual.shape != wanted:
-                raise CheckFailed(f"{path}: expected shape {wanted}, got shape {actual.shape} (inputs: {describe(list(args))})")
+                raise CheckFailed(f"{where}: expected shape {wanted}, got shape {actual.shape} (inputs: {describe_inputs(args)})")
         a, e = actual.astype(np.float64), expected.astype(np.float64)
         ok = np.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
         if not ok.all():
@@ -174,11 +205,11 @@ def close(atol: float = 1e-6, rtol: float = 1e-5, *, dtype: str | np.dtype | typ
             diff = np.abs(a - e)
             worst = float(np.nanmax(np.where(np.isnan(diff), np.inf, diff))) if diff.size else 0.0
             raise CheckFailed(
-                f"{path}: {len(bad)} of {e.size} values differ (max |actual - expected| = {worst:.3g}, "
+                f"{where}: {len(bad)} of {e.size} values differ (max |actual - expected| = {worst:.3g}, "
                 f"tolerance atol={atol:g}, rtol={rtol:g}); first at index {first}: "
                 f"actual {a[first]:.6g}, expected {e[first]:.6g}.\n"
                 f"      expected: {preview(e)}\n      actual:   {preview(a)}\n"
-                f"      inputs:   {describe(list(args))}"
+                f"      inputs:   {describe_inputs(args)}"
             )
 
     return nested(compare_arrays)

@@ -116,3 +116,17 @@ def test_in_a_notebook_a_failed_check_shows_its_message_not_a_traceback():
     assert "Task 'x' is not done yet" in lines[0] and "Run All stops here" in lines[1]
     assert not any("Traceback" in line or "checking.py" in line for line in lines)
     assert "2 of 3 cases failed" in CheckFailed("'x': 2 of 3 cases failed (details above).")._render_traceback_()[0]
+
+
+def test_a_failing_case_shows_small_inputs_and_names_the_returned_value():
+    from cvcourse_utils.checking import describe_inputs, readable_path
+
+    compare = checking.close()
+    args = (np.array([[0.0, 0.0, 2.0, 2.0]]), np.zeros((20, 4)), 3)
+    with pytest.raises(CheckFailed) as err:
+        compare([np.zeros(2), np.ones(3)], [np.zeros(2), np.zeros(3)], args)
+    message = str(err.value)
+    assert message.startswith("the second returned value (result[1]): 3 of 3 values differ"), message
+    assert "[[0. 0. 2. 2.]] (float64)" in message and "array (20, 4) float64" in message and "3 (int64)" in message
+    assert readable_path("result") == "result" and readable_path("result[0]['mean']") == "the first returned value (result[0]['mean'])"
+    assert describe_inputs((object(), "a")) == "(object, 'a')"
