@@ -21,10 +21,6 @@ def test_autoencoder_shapes_and_ranges():
     one = L.ShapesAutoencoder(width=8, downsamplings=1).eval()
     with torch.no_grad():
         assert one.encode(x).shape == (3, 4, 16, 16) and one(x).shape == x.shape
-    deeper = L.ShapesAutoencoder(width=8, downsamplings=1, extra_convs=1).eval()
-    assert sum(p.numel() for p in deeper.parameters()) == sum(p.numel() for p in one.parameters()) + 2 * (9 * 16 * 16 + 16)
-    with torch.no_grad():
-        assert deeper.encode(x).shape == (3, 4, 16, 16) and deeper(x).shape == x.shape
     with pytest.raises(ValueError, match="at least 1"):
         L.ShapesAutoencoder(downsamplings=0)
 
@@ -68,45 +64,8 @@ def test_text_to_image_wiring_and_objective():
     loss = objective.loss(torch.rand(2, 4, 8, 8) * 2 - 1, torch.tensor([0, 1]))
     loss.backward()
     assert loss.ndim == 0 and torch.isfinite(loss)
-    assert all(c.attn.out_proj.weight.grad is not None for c in model.unet.cross), "cross-attention at every resolution"
-    assert model.unet.context_embed.weight.grad is not None and model.unet.pool_query.grad is not None
+    assert model.unet.cross.out_proj.weight.grad is not None and model.unet.context_embed.weight.grad is not None
     assert model.text_encoder.token_embed.weight.grad is None, "the text encoder stays frozen"
-    z = torch.randn(2, 4, 8, 8)
-    model.latent_mean.fill_(0.5)
-    model.latent_std.fill_(0.25)
-    assert torch.allclose(model.from_diffusion(model.to_diffusion(z)), z, atol=1e-6)
-    assert torch.allclose(model.to_diffusion(torch.full((1, 4, 1, 1), 0.75)), torch.ones(1, 4, 1, 1))
-
-
-def test_film_block_keeps_the_embedding_through_groupnorm():
-    """The course's ResBlock adds the embedding before a GroupNorm of one channel per group, which removes it;
-    FiLM scales and shifts after the norm, so two embeddings give two outputs."""
-    from cvcourse_utils.diffusion import ResBlock
-
-    torch.manual_seed(0)
-    x, e1, e2 = torch.randn(2, 8, 4, 4), torch.randn(2, 16), torch.randn(2, 16)
-    res, film = ResBlock(8, 8, 16), L.FiLMBlock(8, 8, 16)
-    assert torch.allclose(res(x, e1), res(x, e2), atol=1e-5), "8 channels, 8 groups: the additive embedding cancels"
-    assert not torch.allclose(film(x, e1), film(x, e2), atol=1e-3)
-
-
-def test_no_text_ignores_the_tokens_and_text_changes_the_noise():
-    torch.manual_seed(0)
-    unet = L.TextUNet(4, width=16, context_dim=8)
-    x, t = torch.randn(2, 4, 8, 8), torch.tensor([3, 7])
-    ctx1, ctx2 = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
-    none = torch.zeros(2, 5, dtype=torch.bool)
-    assert torch.allclose(unet(x, t, None, ctx1, none), unet(x, t, None, ctx2, none), atol=1e-6)
-    some = torch.ones(2, 5, dtype=torch.bool)
-    assert not torch.allclose(unet(x, t, None, ctx1, some), unet(x, t, None, ctx2, some), atol=1e-4)
-
-
-def test_trailing_timesteps_and_min_snr_weights():
-    assert L.trailing_timesteps(200, 50)[:2] == [199, 195] and L.trailing_timesteps(200, 50)[-1] == 3
-    assert L.trailing_timesteps(10, 10) == list(range(9, -1, -1))
-    abar = torch.tensor([0.99, 0.9, 0.5, 0.1])  # SNR 99, 9, 1, 0.11
-    w = L.min_snr_weights(abar, torch.arange(4), gamma=5.0)
-    assert torch.allclose(w, torch.tensor([5 / 99, 5 / 9, 1.0, 1.0]), atol=1e-5)
 
 
 def test_foreground_weighted_mse():
