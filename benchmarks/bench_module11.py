@@ -15,8 +15,8 @@ judge of ``cvcourse_utils.judge``, trained on the training split only):
 - text-to-image on the captioned shapes (``cvcourse_utils.latent_diffusion.load_text_to_image``, the model the
   lecture's section 5 loads, trained here if it is not in the cache): for 20 images of each of the 25 prompts
   "a <colour> <shape>", the shape judge (the course backbone fine-tuned on real captioned shapes) finds the
-  prompted shape in >= 0.80; the prompted colour measured from the pixels is recorded, as are its training time
-  (target <= 20 min on 2 CPU cores) and the judge's accuracy on real images.
+  prompted shape in >= 0.80, and the prompted colour measured from the pixels is right in >= 0.85; its training
+  time (target <= 15 min on 2 CPU cores) and the judge's accuracy on real images are recorded.
 
 Options: ``--dataset digits|mnist`` (MNIST only when it is in the cache: ``cvcourse data download mnist``);
 ``--samples-out DIR`` writes each sampler's samples to ``DIR/ddpm.npz`` and ``DIR/ddim50.npz`` (``images``
@@ -44,6 +44,8 @@ EQUALITY_BAR = 1e-6
 TIME_TARGET_MIN = 20.0
 SAMPLERS = ("ddpm", "ddim50")
 TEXT_SHAPE_BAR = 0.80
+TEXT_COLOUR_BAR = 0.85
+TEXT_TIME_TARGET_MIN = 15.0  # the text-to-image model's training on 2 CPU cores
 TEXT_PER_PROMPT = 20  # images per prompt: 25 prompts, 500 images
 
 
@@ -104,7 +106,8 @@ def text_to_image_figures(bar) -> None:
     record(NAME, f"text-to-image: training time ({device}; autoencoder {config['ae_epochs']} epochs, "
            f"latent diffusion {config['steps']:,} steps of {config['batch_size']})",
            "loaded from the cache" if cached else f"{minutes:.1f} min",
-           f"target <= {TIME_TARGET_MIN:g} min{'' if cached else (' -> met' if minutes <= TIME_TARGET_MIN else ' -> missed')}; "
+           f"target <= {TEXT_TIME_TARGET_MIN:g} min"
+           f"{'' if cached else (' -> met' if minutes <= TEXT_TIME_TARGET_MIN else ' -> missed')}; "
            f"load average {os.getloadavg()[0]:.1f}")
     judge = load_shape_judge()
     real = load_captioned_shapes("test", n=1000, pairs="all")
@@ -118,10 +121,11 @@ def text_to_image_figures(bar) -> None:
     n = len(res["prompts"])
     bar(f"text-to-image: prompted shape found by the shape judge ({n} images, 25 prompts 'a <colour> <shape>', "
         "guidance 3, DDIM-50)", res["shape_accuracy"], res["shape_accuracy"] >= TEXT_SHAPE_BAR, f">= {TEXT_SHAPE_BAR}")
+    bar(f"text-to-image: prompted colour measured from pixels ({n} images)", res["colour_accuracy"],
+        res["colour_accuracy"] >= TEXT_COLOUR_BAR, f">= {TEXT_COLOUR_BAR}")
     per_shape = ", ".join(f"{name} {v:.2f}" for name, v in zip(CAPTION_SHAPES, res["per_shape"]))
-    record(NAME, "text-to-image: prompted colour measured from pixels / shape and colour both right",
-           f"{res['colour_accuracy']:.4f} / {res['both_accuracy']:.4f}", f"per shape (shape found): {per_shape}; "
-           f"sampling {seconds:.0f} s ({device})")
+    record(NAME, "text-to-image: shape and colour both right", f"{res['both_accuracy']:.4f}",
+           f"per shape (shape found): {per_shape}; sampling {seconds:.0f} s ({device}); load average {os.getloadavg()[0]:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
