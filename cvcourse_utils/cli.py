@@ -169,7 +169,8 @@ def site(args: argparse.Namespace) -> int:
     from cvcourse_utils.site import SiteError, build_site, site_size
 
     try:
-        built = build_site(args.root, full=args.full, only=args.only, timeout=args.timeout, clean=args.clean)
+        built = build_site(args.root, full=args.full, only=args.only, timeout=args.timeout, clean=args.clean,
+                           build=args.build_dir)
     except SiteError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "outputs where there are some, fast mode otherwise)")
     p.add_argument("--timeout", type=float, default=600, help="seconds each lecture cell may run (default 600)")
     p.add_argument("--clean", action="store_true", help="start from nothing: drop the execution cache and the build")
+    p.add_argument("--build-dir", type=Path, help="where to build (default: site/_build; the pages go into its html/)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=site)
 

@@ -259,8 +259,12 @@ def missing_tools() -> str | None:
 
 
 def build_site(root: str | Path = ".", *, full: bool = False, only: list[str] | None = None, timeout: float = 600,
-               clean: bool = False) -> SiteBuild:
-    """Build the website into ``<root>/site/_build/html`` (see the module's docstring)."""
+               clean: bool = False, build: str | Path | None = None) -> SiteBuild:
+    """Build the website into ``<build>/html``, by default ``<root>/site/_build/html`` (see the module's docstring).
+
+    only: these modules; full: run lectures in full mode where no full-mode run is cached; timeout: seconds per
+    cell; clean: drop the build folder, execution cache included, first.
+    """
     from cvcourse_utils.slides import deck_notebook, deck_title, render_deck
     from cvcourse_utils.webassets import web_asset
 
@@ -269,7 +273,7 @@ def build_site(root: str | Path = ".", *, full: bool = False, only: list[str] | 
         raise SiteError(reason)
     start = time.perf_counter()
     root = Path(root).resolve()
-    build = root / "site" / "_build"
+    build = Path(build).resolve() if build else root / "site" / "_build"
     src, html, extra, cache_root = build / "src", build / "html", build / "extra", build / ".jupyter_cache"
     if clean:
         shutil.rmtree(build, ignore_errors=True)

@@ -164,6 +164,7 @@ def render_deck(nb: dict, title: str) -> str:
     resources = {"deck": {"title": title, "reveal_css": _asset_text("reveal_css"), "theme_css": theme,
                           "reveal_js": _asset_text("reveal_js"), "mathjax_js": _asset_text("mathjax"),
                           "mathjax_config": MATHJAX_CONFIG, "reveal_init": REVEAL_INIT, "course_css": COURSE_CSS}}
+    nb = {"metadata": {}, "nbformat": 4, "nbformat_minor": 5, **nb}
     node = nbformat.reads(json.dumps(nb), as_version=4)  # sources as strings, as nbconvert wants them
     node["metadata"].pop("widgets", None)  # no widget state: the template then loads no widget manager
     body, _ = exporter.from_notebook_node(node, resources=resources)
