@@ -47,6 +47,10 @@ def doctor(_: argparse.Namespace) -> int:
     from cvcourse_utils.cache import cache_dir
 
     print(f"data cache    {cache_dir()} (set CVCOURSE_DATA to move it)")
+    from cvcourse_utils.site import missing_tools
+
+    missing = missing_tools()  # optional: decks and the website only
+    print(f"decks, site   {'ready (MathJax, reveal.js, Sphinx)' if not missing else 'not available: ' + missing}")
     if problems:
         print("\nThe install is broken:\n  - " + "\n  - ".join(problems))
         print("Fix: from the course folder run `make lab` again; if that does not help, delete .venv and rerun it.")

@@ -45,10 +45,6 @@ class Module:
     lecture: Path
     lab: Path | None
 
-    @property
-    def title(self) -> str:
-        return cell_source(read_notebook(self.lecture)["cells"][0]).splitlines()[0].lstrip("# ").strip()
-
 
 @dataclass
 class SiteBuild:

@@ -58,7 +58,7 @@ def tag_lectures(root: str | Path = ".") -> list[Path]:
 # --------------------------------------------------------------------------- a deck for a room
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-CACHE_PATH = re.compile(r"""(?:~|/)[^\s'"()]*?/\.cache/cvcourse(?:/[^\s'"()]*)?""")
+CACHE_PATH = re.compile(r"""(?:(?<=[\s'"(])|^)[~/][^\s'"()]*\.cache/cvcourse[^\s'"()]*""", re.M)
 MATPLOTLIB_REPR = re.compile(r"^(<(Figure|matplotlib\.|Axes)|\[<matplotlib\.|Text\(|<Axes)")
 FOLD_LINES = 12     # longer code folds away under a click, so the figure it draws stays on screen
 SLIDE_LINES = 16    # about this many lines of text fit above a figure on a slide
@@ -82,21 +82,35 @@ def _lines(cell: dict) -> int:
     return shown + printed
 
 
+def hide_cache_paths(text: str) -> str:
+    """``text`` with paths into the course's cache (``~/.cache/cvcourse/...``, ``$CVCOURSE_DATA``) as "the course cache"."""
+    data = os.environ.get("CVCOURSE_DATA")
+    if data and data in text:
+        text = re.sub(re.escape(data.rstrip("/")) + r"""[^\s'"()]*""", "the course cache", text)
+    return CACHE_PATH.sub("the course cache", text) if ".cache/cvcourse" in text else text
+
+
 def _clean_output(output: dict) -> dict | None:
-    """The output as a slide shows it, or None to drop it (stderr, matplotlib's return values)."""
+    """The output as a slide (or the website) shows it, or None to drop it (stderr, matplotlib's return values).
+
+    Widgets become a note under the figure they drew, cache paths "the course cache", and an HTML output loses its
+    ``<script>`` and ``<link>`` elements.
+    """
     kind = output.get("output_type")
     if kind == "stream":
         if output.get("name") == "stderr":
             return None  # progress bars and warnings: the lecture shows them, the deck need not
-        return dict(output, text=CACHE_PATH.sub("the course cache", _text(output["text"])))
+        return dict(output, text=hide_cache_paths(_text(output["text"])))
     if kind not in ("display_data", "execute_result"):
         return output
     data = dict(output.get("data", {}))
     if WIDGET in data:  # the figure the widget drew is captured in the cell's outputs: say what this is
         note = "an interactive widget: its first drawing is shown; open the notebook to use it"
         return {"output_type": "display_data", "metadata": {}, "data": {"text/html": f'<p class="deck-note">[{note}]</p>'}}
+    if "text/html" in data:  # an output's own scripts and style sheets could load from anywhere: not on a deck
+        data["text/html"] = re.sub(r"<script\b.*?</script\s*>|<link\b[^>]*>", "", _text(data["text/html"]), flags=re.S | re.I)
     if "text/plain" in data:
-        plain = CACHE_PATH.sub("the course cache", _text(data["text/plain"]))
+        plain = hide_cache_paths(_text(data["text/plain"]))
         if len(data) == 1 and MATPLOTLIB_REPR.match(plain.strip()):
             return None
         data["text/plain"] = plain

@@ -9,7 +9,7 @@ import pytest
 
 from cvcourse_utils import cli
 from cvcourse_utils.notebooks import write_notebook
-from cvcourse_utils.site import Module, SiteError, build_site, missing_tools, run_lecture, store_run
+from cvcourse_utils.site import Module, SiteError, build_site, lab_page, missing_tools, run_lecture, store_run
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"the website cannot be built here: {missing_tools()}")
 README = """# cvcourse
@@ -86,3 +86,13 @@ def test_hub_buttons_need_the_repository(tmp_path, monkeypatch):
     monkeypatch.delenv("CVCOURSE_REPO_URL", raising=False)
     with pytest.raises(SiteError, match="CVCOURSE_REPO_URL"):
         build_site(tmp_path)
+
+
+def test_a_lab_page_has_a_download_and_with_a_hub_an_open_in_jupyterhub_button():
+    root = Path(__file__).resolve().parents[1]
+    module = Module("01", next(root.glob("lectures/01_*.ipynb")), next(root.glob("labs/lab01_*.ipynb")))
+    plain = lab_page(module, None, None)["cells"][1]["source"]
+    assert 'class="btn btn-outline-primary lab-download"' in plain and "JupyterHub" not in plain
+    hub = lab_page(module, "https://hub.example.edu", "https://github.com/org/cvcourse-class")["cells"][1]["source"]
+    assert "Open in JupyterHub" in hub and "https://hub.example.edu/hub/user-redirect/git-pull?repo=" in hub
+    assert "lab01_images_and_arrays.ipynb" in hub
