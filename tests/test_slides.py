@@ -94,7 +94,7 @@ def test_a_deck_is_one_offline_reveal_page_with_mathjax_and_embedded_figures():
     assert not LOADS_FROM_ELSEWHERE.search(markup(page)), LOADS_FROM_ELSEWHERE.search(markup(page))
     assert embedded_images(page) and page.count('src="data:image/png;base64,') == 1
     assert "$\\max(0, s_j - s_y + 1)$" in page, "formulas are left to MathJax"
-    assert page.count('<section') == 3, "the title slide, the section's slide and its sub-slide"
+    assert page.count('<section') == 5, "two slides (each a <section> around its first sub-slide) and one more sub-slide"
     assert "import x" not in page, "no set-up cell"
 
 
