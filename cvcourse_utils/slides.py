@@ -62,6 +62,7 @@ CACHE_PATH = re.compile(r"""(?:(?<=[\s'"(])|^)[~/][^\s'"()]*\.cache/cvcourse[^\s
 MATPLOTLIB_REPR = re.compile(r"^(<(Figure|matplotlib\.|Axes)|\[<matplotlib\.|Text\(|<Axes)")
 FOLD_LINES = 12     # longer code folds away under a click, so the figure it draws stays on screen
 SLIDE_LINES = 16    # about this many lines of text fit above a figure on a slide
+LONG_VALUE = 16     # a displayed value longer than this shows its first half only
 PREPARE_HINT = "run `cvcourse prepare {number}` first, so that its models are trained and cached before class"
 
 
@@ -93,8 +94,8 @@ def hide_cache_paths(text: str) -> str:
 def _clean_output(output: dict) -> dict | None:
     """The output as a slide (or the website) shows it, or None to drop it (stderr, matplotlib's return values).
 
-    Widgets become a note under the figure they drew, cache paths "the course cache", and an HTML output loses its
-    ``<script>`` and ``<link>`` elements.
+    Widgets become a note under the figure they drew, cache paths "the course cache", a long displayed value (a
+    tensor a widget's function returned) its first lines, and an HTML output loses its ``<script>`` and ``<link>``.
     """
     kind = output.get("output_type")
     if kind == "stream":
@@ -113,6 +114,9 @@ def _clean_output(output: dict) -> dict | None:
         plain = hide_cache_paths(_text(data["text/plain"]))
         if len(data) == 1 and MATPLOTLIB_REPR.match(plain.strip()):
             return None
+        lines = plain.splitlines()
+        if len(data) == 1 and len(lines) > LONG_VALUE:  # a returned tensor or list (a widget's return value): its start
+            plain = "\n".join(lines[:LONG_VALUE // 2] + [f"... ({len(lines) - LONG_VALUE // 2} more lines)"])
         data["text/plain"] = plain
     return dict(output, data=data)
 

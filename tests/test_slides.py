@@ -64,6 +64,8 @@ def test_a_deck_is_arranged_for_the_room():
         code("plot()", figure()),
         code("plot_again()", figure(), {"output_type": "execute_result", "execution_count": 3, "metadata": {},
                                         "data": {"text/plain": "<Figure size 640x480 with 1 Axes>"}}),
+        code("draw(3)", figure(), {"output_type": "display_data", "metadata": {},
+                                   "data": {"text/plain": "tensor([[" + "0.1, " * 8 + "\n" * 40 + "]])"}}),
         code("\n".join(f"x{i} = {i}" for i in range(FOLD_LINES + 3)),
              {"output_type": "stream", "name": "stdout", "text": "training 'tiny' (cached for next time in /root/.cache/cvcourse/models/tiny.pt)\n"},
              {"output_type": "stream", "name": "stderr", "text": "100%|##########| 10/10\n"}),
@@ -73,9 +75,11 @@ def test_a_deck_is_arranged_for_the_room():
     assert kinds[3] == "subslide", "a figure below a long text starts a sub-slide, so it is on screen"
     assert kinds[4] == "subslide", "one figure per sub-slide"
     assert [o["output_type"] for o in nb["cells"][4]["outputs"]] == ["display_data"], "no <Figure size ...> line"
-    shown = nb["cells"][5]["outputs"]
+    value = nb["cells"][5]["outputs"][1]["data"]["text/plain"]
+    assert len(value.splitlines()) < 12 and "more lines" in value, "a returned tensor is cut short"
+    shown = nb["cells"][6]["outputs"]
     assert len(shown) == 1 and "/.cache/cvcourse" not in shown[0]["text"] and "the course cache" in shown[0]["text"], shown
-    assert nb["cells"][5]["metadata"]["deck_fold"] and "deck_fold" not in nb["cells"][3]["metadata"]
+    assert nb["cells"][6]["metadata"]["deck_fold"] and "deck_fold" not in nb["cells"][3]["metadata"]
 
 
 @needs_assets
