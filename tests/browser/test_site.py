@@ -1,7 +1,8 @@
 """The course website in a real browser: built in fast mode from a clean cache, then read in headless Chromium.
 
-One test, because the build is the slow part: lectures 01 and 06 only (`--only 01 06`; all eleven take about
-13 minutes of execution on a busy 2-core machine, too long for `make test`), then the home page, the navigation
+One test, because the build is the slow part: lectures 01 and 06 only (`--only 01 06`: about 6 minutes at a load
+of 16 on 2 cores, 72 s of CPU; all eleven took 27.5 minutes there, 5 minutes of CPU, too long for `make test`),
+then the home page, the navigation
 to both lectures and a lab, their figures, a formula, the search for "self-attention" (lecture 06), and not one
 request leaving the machine. Skipped, saying why, without Chromium or without the site extra and npm's assets.
 """
