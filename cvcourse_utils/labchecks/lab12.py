@@ -554,7 +554,7 @@ TASKS = (
                                 "cvcourse_utils.training.fit"),
         by_hand="standardise the features and train the linear classifier with your own loop",
         cases=(Case("Gaussian blobs: 5 classes, 16 dimensions", lambda rng: blob_inputs(rng, 400, 200, 16, 5, 1.2)),
-               Case("features that say nothing about the labels", lambda rng: random_label_inputs(rng, 300, 300, 10, 3),
+               Case("features that say nothing about the labels", lambda rng: random_label_inputs(rng, 300, 150, 60, 3),
                     seed=1)),
         compare=compare_linear_probe,
         call=run_linear_probe,
