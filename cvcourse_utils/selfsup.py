@@ -305,11 +305,16 @@ class DINOHead(nn.Module):
     (B, D) -> (B, K) scores (the softmax over K is taken in the loss, with a temperature).
     """
 
-    def __init__(self, dim: int, out_dim: int = 256, hidden: int = 256, bottleneck: int = 64) -> None:
+    def __init__(self, dim: int, out_dim: int = 256, hidden: int = 256, bottleneck: int = 64,
+                 norm_last_layer: bool = True) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
                                  nn.Linear(hidden, bottleneck))
         self.last = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck, out_dim, bias=False))
+        if norm_last_layer:  # as DINO's code: every prototype of length 1, so scores lie in [-1, 1] and cannot shrink
+            magnitude = self.last.parametrizations.weight.original0
+            magnitude.data.fill_(1.0)
+            magnitude.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last(F.normalize(self.mlp(x), dim=-1))
@@ -322,11 +327,11 @@ class DINO(_Record, nn.Module):
     buffer, the running mean of the teacher's scores. ``vit`` is the student's ViT (the features kept).
     """
 
-    def __init__(self, vit_kwargs: dict, out_dim: int = 256) -> None:
+    def __init__(self, vit_kwargs: dict, out_dim: int = 256, norm_last_layer: bool = True) -> None:
         super().__init__()
         self.vit = TinyViT(**vit_kwargs)
         self.vit.head = nn.Identity()
-        self.head = DINOHead(self.vit.norm.normalized_shape[0], out_dim)
+        self.head = DINOHead(self.vit.norm.normalized_shape[0], out_dim, norm_last_layer=norm_last_layer)
         self.teacher_vit, self.teacher_head = copy.deepcopy(self.vit), copy.deepcopy(self.head)
         for p in [*self.teacher_vit.parameters(), *self.teacher_head.parameters()]:
             p.requires_grad_(False)
@@ -377,7 +382,7 @@ def dino_config() -> dict[str, Any]:
     """The course's DINO on the cluttered shapes: a 4-block ViT, patches 4x4 (part of the cache key)."""
     return dict(vit=dict(image_size=32, patch_size=4, in_channels=3, num_classes=1, dim=64, depth=4, heads=4,
                          mlp_ratio=2.0),
-                out_dim=256, n_train=per_mode(full=5000, fast=256), steps=per_mode(full=300, fast=10),
+                out_dim=256, norm_last_layer=True, n_train=per_mode(full=5000, fast=256), steps=per_mode(full=200, fast=10),
                 batch_size=per_mode(full=64, fast=32), n_local=2, global_scale=[0.4, 1.0], local_scale=[0.1, 0.4],
                 local_size=16, student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
                 teacher_momentum=[0.99, 1.0], lr=1e-3, weight_decay=0.04, centring=True, seed=0)
@@ -385,13 +390,13 @@ def dino_config() -> dict[str, Any]:
 
 def collapsed_dino_config() -> dict[str, Any]:
     """DINO as :func:`dino_config` but without centring and for fewer steps: the run that collapses."""
-    return {**dino_config(), "centring": False, "steps": per_mode(full=100, fast=10)}
+    return {**dino_config(), "centring": False, "steps": per_mode(full=60, fast=10)}
 
 
 def build_dino(config: dict[str, Any]) -> DINO:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config["seed"])
-        return DINO(dict(config["vit"]), config["out_dim"])
+        return DINO(dict(config["vit"]), config["out_dim"], config.get("norm_last_layer", False))
 
 
 def train_dino(model: DINO, config: dict[str, Any], *, progress: bool = True) -> dict[str, Any]:
@@ -402,7 +407,7 @@ def train_dino(model: DINO, config: dict[str, Any], *, progress: bool = True) ->
     device = next(model.parameters()).device
     images = unlabelled_shapes(config["n_train"], seed=config["seed"]).to(device)
     gen = torch.Generator().manual_seed(config["seed"] + 1)
-    params = [*model.vit.parameters(), *model.head.parameters()]
+    params = [p for p in [*model.vit.parameters(), *model.head.parameters()] if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config["lr"], weight_decay=config["weight_decay"])
     steps = config["steps"]
     scheduler = _warmup_cosine(optimizer, steps, 0.1)
