@@ -27,7 +27,7 @@ One concept per module:
 - ``execute``    running a notebook's cells in a fresh kernel (for the decks), widgets included
 - ``lint``, ``scaffold``, ``loops``, ``timing``  authoring a module: the lint, ``new-module``, the loop check, fair timings
 - ``diffusion``  noise schedules, a time-conditioned U-Net, DDPM/DDIM samplers and classifier-free guidance
-- ``latent_diffusion`` a small latent text-to-image model on the captioned shapes, and its shape judge
+- ``latent_diffusion`` a small text-to-image diffusion model on the captioned shapes (pixel space, 4x4 patches), and its shape judge
 - ``notebooks``  reading and writing notebooks as JupyterLab saves them; student labs from solutions
 - ``jupyter_contents`` the contents manager ``make lab`` serves notebooks with (they open unchanged)
 - ``hub``        teaching on JupyterHub: nbgitpuller links (``hub-link``) and collecting labs (``collect``)

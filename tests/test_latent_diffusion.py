@@ -47,7 +47,7 @@ def test_prompts_grid_covers_every_pair():
 
 def _tiny_config():
     config = L.text_to_image_config()
-    config.update(ae_width=8, width=16, timesteps=10)
+    config.update(width=16, timesteps=10)
     return config
 
 
@@ -61,11 +61,49 @@ def test_text_to_image_wiring_and_objective():
     assert images.shape == (2, 3, 32, 32) and 0 <= float(images.min()) and float(images.max()) <= 1
     assert torch.equal(images, model.generate(["a red star", "a green cross"], num_steps=3, seed=1)), "DDIM is deterministic"
     objective = L.TextDenoisingObjective(model.unet, model.alphas_cumprod, context, mask, p_uncond=0.5).train()
-    loss = objective.loss(torch.rand(2, 4, 8, 8) * 2 - 1, torch.tensor([0, 1]))
+    loss = objective.loss(torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 1]))
     loss.backward()
     assert loss.ndim == 0 and torch.isfinite(loss)
-    assert model.unet.cross.out_proj.weight.grad is not None and model.unet.context_embed.weight.grad is not None
+    assert model.unet.cross["block1"].attn.out_proj.weight.grad is not None and model.unet.pool_query.grad is not None
     assert model.text_encoder.token_embed.weight.grad is None, "the text encoder stays frozen"
+
+
+def test_text_unet_reads_the_text_and_the_null_token():
+    torch.manual_seed(0)
+    net = L.TextUNet(3, width=16, context_dim=8, patch=4).eval()
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([3, 3])
+    context = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        empty = net(x, t, context=context, context_mask=torch.zeros(2, 5, dtype=torch.bool))
+        assert torch.allclose(empty, net(x, t)), "no real token is the same as no text"
+        other = context.clone()
+        other[:, 3:] = torch.randn(2, 2, 8)
+        mask = torch.tensor([[True, True, True, False, False]] * 2)
+        assert torch.allclose(net(x, t, context=context, context_mask=mask), net(x, t, context=other, context_mask=mask)), \
+            "padding is ignored"
+        assert not torch.allclose(net(x, t, context=context, context_mask=mask), empty), "the text changes the output"
+    with pytest.raises(ValueError, match="divisible"):
+        net(torch.randn(1, 3, 24, 24), torch.tensor([0]))
+
+
+def test_noise_from_x0_round_trips_through_ddim():
+    from cvcourse_utils.diffusion import ddim_step, make_schedule, q_sample
+
+    abar = make_schedule(20)["alphas_cumprod"]
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+
+    class Oracle(torch.nn.Module):  # an x0-predictor that knows the answer
+        in_channels = 3
+
+        def forward(self, x_t, t, labels=None, **cond):
+            return x0
+
+    eps = torch.randn_like(x0)
+    t = torch.tensor([12, 12])
+    x_t = q_sample(x0, t, eps, abar)
+    recovered = L.NoiseFromX0(Oracle(), abar)(x_t, t)
+    assert torch.allclose(recovered, eps, atol=1e-4)
+    assert torch.allclose(ddim_step(recovered, 12, -1, x_t, abar), x0, atol=1e-4), "DDIM's last step returns the x0 estimate"
 
 
 def test_foreground_weighted_mse():
