@@ -508,7 +508,7 @@ def digits_diffusion_config() -> dict:
     from cvcourse_utils.fast import per_mode
 
     return {"dataset": "digits", "timesteps": per_mode(full=200, fast=40), "width": per_mode(full=32, fast=16),
-            "patch": 2, "scale_shift": True, "steps": per_mode(full=2000, fast=40),
+            "patch": 2, "scale_shift": True, "steps": per_mode(full=2000, fast=240),
             "batch_size": per_mode(full=64, fast=32), "p_uncond": 0.1, "seed": 0}
 
 
