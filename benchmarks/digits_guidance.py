@@ -56,21 +56,23 @@ def class_diversity(images: np.ndarray, labels: np.ndarray, judge) -> float:
 
 
 def guidance_sweep(scales=SCALES, modes=MODES, per_class: int | None = None, num_steps: int = 25, seed: int = 2,
-                   progress: bool = True) -> list[dict]:
+                   progress: bool = True, on_row=None) -> list[dict]:
     """One dict per (mode, scale): scale, mode, recognisable, diversity, fid, outside (fraction of x0_hat beyond
-    [-1, 1]), seconds; plus a first row {"mode": "real", ...} with the real test digits' figures."""
+    [-1, 1]), seconds, samples; plus a first row {"mode": "real", ...} with the real test digits' figures.
+    ``on_row(row, real_row)`` is called as each setting is measured (a long run keeps what it has measured)."""
     from tqdm.auto import tqdm
 
     from cvcourse_utils.datasets import load_dataset
     from cvcourse_utils.judge import judge_fid, load_judge, recognisable_rate
 
-    per_class = per_class or per_mode(full=100, fast=2)
+    per_class = per_class or per_mode(full=50, fast=2)
     model, abar = load_digits_diffusion()
     judge = load_judge("digits")
     test_x, test_y = load_dataset("digits", "test", image_size=28, as_numpy=True)
     asked = np.repeat(np.arange(10), per_class)
     rows = [{"mode": "real", "scale": float("nan"), "recognisable": recognisable_rate(test_x, test_y, judge),
-             "diversity": class_diversity(test_x, test_y, judge), "fid": float("nan"), "outside": 0.0, "seconds": 0.0}]
+             "diversity": class_diversity(test_x, test_y, judge), "fid": float("nan"), "outside": 0.0, "seconds": 0.0,
+             "samples": len(test_x)}]
     settings = [(mode, scale) for mode in modes for scale in scales]
     for mode, scale in tqdm(settings, desc="guidance sweep", disable=not progress):
         step = _Step(mode)
@@ -79,7 +81,10 @@ def guidance_sweep(scales=SCALES, modes=MODES, per_class: int | None = None, num
                                      guidance_scale=scale, step=step, seed=seed, spacing="trailing")).numpy()
         rows.append({"mode": mode, "scale": float(scale), "recognisable": recognisable_rate(images, asked, judge),
                      "diversity": class_diversity(images, asked, judge), "fid": judge_fid(test_x, images, judge),
-                     "outside": step.outside / max(step.total, 1), "seconds": time.perf_counter() - began})
+                     "outside": step.outside / max(step.total, 1), "seconds": time.perf_counter() - began,
+                     "samples": len(asked)})
+        if on_row is not None:
+            on_row(rows[-1], rows[0])
     return rows
 
 
