@@ -26,7 +26,7 @@ from cvcourse_utils.diffusion import ddim_step, load_digits_diffusion, sample_dd
 from cvcourse_utils.fast import per_mode
 
 SCALES = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0)
-MODES = ("none", "clip", "clip+eps")
+MODES = ("clip", "clip+eps", "none")
 
 
 class _Step:
