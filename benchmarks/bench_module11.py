@@ -4,7 +4,7 @@ Bars (figures from the ``results`` dict of ``solutions/lab11_diffusion_models.ip
 judge of ``cvcourse_utils.judge``, trained on the training split only):
 
 - class-conditional DDPM with classifier-free guidance (scale 2, all T = 200 ancestral steps; the lab's TinyUNet
-  of width 32 with patch 2, trained for 3,000 steps of 64): recognisable rate >= 0.95 over 1,000 samples (100 per
+  of width 32 with patch 2 and scale-shift blocks, trained for 2,000 steps of 64): recognisable rate >= 0.95 over 1,000 samples (100 per
   class); its FID in the judge's feature space beside the real-train-versus-real-test baseline;
 - DDIM with 50 steps ("trailing" timesteps, eta = 0, same model and guidance; the student's samplers of the lab):
   recognisable rate within 0.05 of DDPM's; guidance 1, 2 and 4 recorded (rate and within-class diversity);
