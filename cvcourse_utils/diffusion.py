@@ -17,6 +17,7 @@ Training goes through the course's ``fit`` (so bf16 ``autocast`` on CUDA) with
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import Callable
 
@@ -116,19 +117,34 @@ def _norm(channels: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
-    """x (N, c_in, H, W), emb (N, emb_dim) -> (N, c_out, H, W): GN-SiLU-conv, + Linear(emb) per channel, GN-SiLU-conv, + skip."""
+    """x (N, c_in, H, W), emb (N, emb_dim) -> (N, c_out, H, W): GN-SiLU-conv, the embedding, GN-SiLU-conv, + skip.
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int) -> None:
+    How the embedding enters (``scale_shift``):
+
+    - False (the first DDPM U-Nets; kept for old configs): ``Linear(emb)`` (N, c_out) is added to every channel
+      *before* ``norm2``. GroupNorm then subtracts each group's mean, and with it the shift's mean over the group's
+      channels: with one channel per group (c_out <= 8) the embedding is lost entirely.
+    - True (adaptive group normalisation, Dhariwal & Nichol, 2021; FiLM): ``Linear(emb)`` (N, 2 c_out) gives a
+      per-channel scale and shift applied *after* ``norm2``: ``norm2(h) * (1 + scale) + shift``, which no norm undoes.
+    """
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, scale_shift: bool = False) -> None:
         super().__init__()
+        self.scale_shift = scale_shift
         self.norm1, self.conv1 = _norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, c_out)
+        self.emb = nn.Linear(emb_dim, 2 * c_out if scale_shift else c_out)
         self.norm2, self.conv2 = _norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(F.silu(emb))[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
+        e = self.emb(F.silu(emb))[:, :, None, None]
+        if self.scale_shift:
+            scale, shift = e.chunk(2, dim=1)
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            h = self.norm2(h + e)
+        h = self.conv2(F.silu(h))
         return h + self.skip(x)
 
 
@@ -150,13 +166,21 @@ class TinyUNet(nn.Module):
     With ``patch`` p > 1 the image is first folded into p x p patches (``pixel_unshuffle``: (N, C p^2, H/p, W/p))
     and unfolded at the end, so every level runs at 1/p of the resolution (p^2 times cheaper): the 8x8 digits
     scaled up to 28x28 lose nothing at p = 2. Up-sampling goes to the skip's size, so odd sizes (7 -> 4 -> 7) work.
-    ``block(c_in, c_out, emb_dim)`` builds the residual blocks (default :class:`ResBlock`; lab 11 passes the student's).
+    ``block(c_in, c_out, emb_dim)`` builds the residual blocks (default :class:`ResBlock`; lab 11 passes the student's);
+    ``scale_shift=True`` makes the default blocks apply the embedding as a scale and shift after their norm (see
+    :class:`ResBlock`; the default False keeps the older additive blocks, and the weights cached with them).
     forward(x, t (N,), labels (N,) or None, context=None, context_mask=None) -> eps (N, C, H, W).
     """
 
     def __init__(self, in_channels: int = 1, width: int = 32, num_classes: int = 0, context_dim: int | None = None,
-                 patch: int = 1, block: Callable[[int, int, int], nn.Module] = ResBlock) -> None:
+                 patch: int = 1, block: Callable[[int, int, int], nn.Module] = ResBlock,
+                 scale_shift: bool = False) -> None:
         super().__init__()
+        if scale_shift:
+            if block is not ResBlock:
+                raise ValueError("scale_shift=True configures the default ResBlock; a custom block decides itself "
+                                 "how it applies the embedding")
+            block = functools.partial(ResBlock, scale_shift=True)
         self.in_channels, self.width, self.num_classes, self.patch = in_channels, width, num_classes, patch
         emb = 4 * width
         self.time_mlp = nn.Sequential(nn.Linear(width, emb), nn.SiLU(), nn.Linear(emb, emb))
@@ -476,16 +500,21 @@ def _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond,
 # --------------------------------------------------------------------------- the course's cached digits model
 
 def digits_diffusion_config() -> dict:
-    """The lecture's class-conditional digits model: T, width, training steps (fast mode: fewer steps, narrower)."""
+    """The lecture's class-conditional digits model: T, width, training steps (fast mode: fewer steps, narrower).
+
+    ``scale_shift``: its blocks apply the time and class embedding after the norm (:class:`ResBlock`); a key of its
+    own, so that a model cached with the older additive blocks is trained again, not loaded into the wrong blocks.
+    """
     from cvcourse_utils.fast import per_mode
 
     return {"dataset": "digits", "timesteps": per_mode(full=200, fast=40), "width": per_mode(full=32, fast=16),
-            "patch": 2, "steps": per_mode(full=3000, fast=40), "batch_size": per_mode(full=64, fast=32),
-            "p_uncond": 0.1, "seed": 0}
+            "patch": 2, "scale_shift": True, "steps": per_mode(full=2000, fast=240),
+            "batch_size": per_mode(full=64, fast=32), "p_uncond": 0.1, "seed": 0}
 
 
 def build_digits_diffusion(config: dict) -> TinyUNet:
-    return TinyUNet(1, width=config["width"], num_classes=10, patch=config.get("patch", 1))
+    return TinyUNet(1, width=config["width"], num_classes=10, patch=config.get("patch", 1),
+                    scale_shift=config.get("scale_shift", False))
 
 
 def train_digits_diffusion(model: TinyUNet, config: dict) -> None:

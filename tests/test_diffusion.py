@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cvcourse_utils import diffusion as D
 
@@ -179,3 +180,44 @@ def test_text_unet_treats_an_empty_text_as_no_text():
         changed_padding[:, 3:] = torch.randn(2, 3, 12)
         assert torch.allclose(with_text, net(z, t, None, context=changed_padding, context_mask=mask), atol=1e-6), \
             "padding tokens are ignored"
+
+
+@pytest.mark.parametrize("c_out", [4, 8])  # GroupNorm(min(8, c), c): one channel per group
+def test_scale_shift_block_keeps_the_embedding_that_groupnorm_removes(c_out):
+    torch.manual_seed(0)
+    x, emb, other = torch.randn(2, 6, 5, 5), torch.randn(2, 12), torch.randn(2, 12)
+    additive = D.ResBlock(6, c_out, 12).eval()
+    with torch.no_grad():
+        # the older block adds the embedding before norm2, which subtracts each channel's mean: nothing is left of it
+        assert torch.allclose(additive(x, emb), additive(x, other), atol=1e-5)
+        film = D.ResBlock(6, c_out, 12, scale_shift=True).eval()
+        assert film.emb.out_features == 2 * c_out  # a scale and a shift per channel
+        out = film(x, emb)
+        assert out.shape == (2, c_out, 5, 5)
+        assert (out - film(x, other)).abs().max() > 1e-2, "the embedding must change the block's output"
+
+
+def test_scale_shift_block_applies_scale_and_shift_after_the_norm():
+    torch.manual_seed(0)
+    block = D.ResBlock(4, 4, 3, scale_shift=True).eval()
+    x, emb = torch.randn(2, 4, 3, 3), torch.randn(2, 3)
+    with torch.no_grad():
+        scale, shift = block.emb(F.silu(emb)).chunk(2, dim=1)
+        h = block.norm2(block.conv1(F.silu(block.norm1(x)))) * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+        assert torch.allclose(block(x, emb), block.conv2(F.silu(h)) + x, atol=1e-6)
+
+
+def test_unet_scale_shift_option_is_backwards_compatible():
+    old, new = D.TinyUNet(1, width=8, num_classes=2), D.TinyUNet(1, width=8, num_classes=2, scale_shift=True)
+    assert not old.mid.scale_shift and old.mid.emb.out_features == 16  # the default: the older additive blocks
+    assert new.mid.scale_shift and new.mid.emb.out_features == 32
+    out = new.eval()(torch.randn(2, 1, 8, 8), torch.tensor([1, 5]), torch.tensor([0, 1]))
+    assert out.shape == (2, 1, 8, 8)
+    with pytest.raises(ValueError, match="custom block"):
+        D.TinyUNet(1, width=8, block=lambda c_in, c_out, e: D.ResBlock(c_in, c_out, e), scale_shift=True)
+
+
+def test_digits_config_uses_scale_shift_blocks():
+    config = D.digits_diffusion_config()
+    assert config["scale_shift"] is True
+    assert D.build_digits_diffusion(config).block1.scale_shift

@@ -37,7 +37,8 @@ SHORTCUTS = {
     "time_res_block": (
         "from cvcourse_utils.diffusion import ResBlock\n"
         "class TimeResBlock(ResBlock):\n"
-        "    pass\n"),
+        "    def __init__(self, c_in, c_out, emb_dim):\n"
+        "        super().__init__(c_in, c_out, emb_dim, scale_shift=True)\n"),
     "sinusoidal_embedding": (
         "from diffusers.models.embeddings import get_timestep_embedding\n"
         "def sinusoidal_embedding(t, dim):\n"
@@ -96,7 +97,7 @@ MORE_SHORTCUTS = {  # other ways in: a tensor method, a class reached at run tim
     "time_res_block": (  # the course's U-Net is built from the course's ResBlock by default: its class, at run time
         "from cvcourse_utils.diffusion import TinyUNet\n"
         "def TimeResBlock(c_in, c_out, emb_dim):\n"
-        "    return type(TinyUNet(1, width=8).mid)(c_in, c_out, emb_dim)\n"),
+        "    return type(TinyUNet(1, width=8).mid)(c_in, c_out, emb_dim, scale_shift=True)\n"),
     "sinusoidal_embedding": (
         "from cvcourse_utils.vit import sinusoidal_positions\n"
         "def sinusoidal_embedding(t, dim):\n"

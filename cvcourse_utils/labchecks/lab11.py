@@ -3,9 +3,10 @@
 The schedules, the noising and both sampler steps are checked against Hugging Face ``diffusers``'
 ``DDPMScheduler`` and ``DDIMScheduler`` (pure code: nothing is downloaded), given the same inputs and
 the same noise; the time embedding against ``diffusers``' ``get_timestep_embedding``; guidance against
-``torch.lerp``. The U-Net's residual block with its time/class embedding is compared with the course's
-``cvcourse_utils.diffusion.ResBlock`` after copying the same weights into it, and must change its output
-when the embedding changes. The loss is compared with ``F.mse_loss`` on ``DDPMScheduler.add_noise`` for a fixed
+``torch.lerp``. The U-Net's residual block with its time/class embedding (a scale and shift after the norm) is
+compared with the course's ``cvcourse_utils.diffusion.ResBlock(..., scale_shift=True)`` after copying the same
+weights into it, and must change its output when the embedding changes (also with one channel per group, where
+an embedding added before the norm would vanish). The loss is compared with ``F.mse_loss`` on ``DDPMScheduler.add_noise`` for a fixed
 small U-Net, and tested on a property (a model that knows the noise scores 0); label dropout has no
 single answer, so its check tests properties (what is kept, what is dropped, and how often).
 Every case works in float64 (the schedulers' buffers are replaced by the case's float64 ``alphas_cumprod``),
@@ -172,13 +173,14 @@ def _loss_reference(x0, t, noise, abar, num_classes, seed, oracle):
 # --------------------------------------------------------------------------- TimeResBlock
 
 def reference_res_block(c_in: int, c_out: int, emb_dim: int, seed: int):
-    """The course's ``ResBlock`` in float64, every parameter (norms included) drawn from ``seed``."""
+    """The course's ``ResBlock`` with scale-shift conditioning in float64, every parameter (norms included) drawn
+    from ``seed``."""
     import torch
 
     from cvcourse_utils.diffusion import ResBlock
 
     gen = torch.Generator().manual_seed(int(seed))
-    block = ResBlock(int(c_in), int(c_out), int(emb_dim)).double()
+    block = ResBlock(int(c_in), int(c_out), int(emb_dim), scale_shift=True).double()
     with torch.no_grad():
         for p in block.parameters():
             p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * 0.4)
@@ -232,8 +234,9 @@ def compare_time_res_block(actual, expected, args) -> None:
     if out.shape != wanted:
         raise CheckFailed(f"expected an output of shape {wanted} (N, c_out, H, W), got {out.shape}")
     if np.allclose(out, np.asarray(actual["output_other_embedding"]), atol=1e-9):
-        raise CheckFailed("another embedding gives the same output: add emb(SiLU(emb_vector)) to every channel of h, "
-                          "one vector per image, between the two convolutions")
+        raise CheckFailed("another embedding gives the same output: split emb(SiLU(emb_vector)) into a scale and a "
+                          "shift per channel and apply them after norm2, norm2(h) * (1 + scale) + shift, one pair "
+                          "per image (a shift added before norm2 is removed by it)")
     close(atol=1e-8, rtol=1e-8, dtype="float64")(actual, expected, args)
 
 
@@ -485,7 +488,9 @@ TASKS = (
         cases=(Case("8 -> 16 channels (a 1x1 skip), 2 images 6x6, embedding 12",
                     lambda rng: block_inputs(rng, 2, 8, 16, (6, 6), 12, seed=0)),
                Case("16 -> 16 channels (identity skip), 3 images 5x7, embedding 4",
-                    lambda rng: block_inputs(rng, 3, 16, 16, (5, 7), 4, seed=1), seed=1)),
+                    lambda rng: block_inputs(rng, 3, 16, 16, (5, 7), 4, seed=1), seed=1),
+               Case("16 -> 8 channels: one channel per group in norm2, 2 images 4x4, embedding 6",
+                    lambda rng: block_inputs(rng, 2, 16, 8, (4, 4), 6, seed=2), seed=2)),
         reference=_time_res_block_reference,
         compare=compare_time_res_block,
         call=run_time_res_block,

@@ -64,6 +64,7 @@ HIDDEN = {
              seed=114),
         Case("3 -> 16 channels (RGB in, 3 groups), 2 images 8x8", lambda rng: block_inputs(rng, 2, 3, 16, (8, 8), 5, seed=9),
              seed=115),
+        Case("8 -> 4 channels, one image 5x5", lambda rng: block_inputs(rng, 1, 8, 4, (5, 5), 3, seed=10), seed=130),
     ),
     "diffusion_loss": (
         Case("a fixed U-Net with 3 classes, another seed", lambda rng: (*loss_inputs(rng, 7, 30), 3, 5, False), seed=105),
