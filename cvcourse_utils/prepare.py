@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 from cvcourse_utils.cache import cache_dir
 from cvcourse_utils.fast import fast_mode
 
-__all__ = ["CachedModel", "LectureModels", "MODELS", "MODULES", "expected_minutes", "modules_needing", "prepare"]
+__all__ = ["CachedModel", "LectureModels", "MODELS", "MODULES", "expected_minutes", "module_minutes", "modules_needing",
+           "prepare", "prepare_note"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,6 +179,18 @@ def expected_minutes(name: str) -> float | None:
 def modules_needing(name: str) -> list[str]:
     """The modules whose lecture or lab needs model ``name``."""
     return [module for module, names in MODULES.items() if name in names]
+
+
+def module_minutes(module: str) -> int:
+    """The measured full-mode time to train every model module ``module`` needs on a 2-core CPU (whole minutes)."""
+    return round(sum(MODELS[name].minutes for name in MODULES[module]))
+
+
+def prepare_note(module: str) -> str:
+    """The note at the top of a lecture whose module needs trained models (a test checks the lecture has it)."""
+    return (f"**Before class:** run `cvcourse prepare {module}` once in a terminal. It trains the models this module's "
+            f"lecture and lab load (about {module_minutes(module)} min on a 2-core CPU, less on a GPU); afterwards "
+            "they load from the cache in seconds.")
 
 
 def _wanted(modules: Iterable[str], registry: dict, module_map: dict) -> list:

@@ -193,7 +193,7 @@ def _overall_bar(show: bool, epochs: int, loader: Iterable):
         yield None
         return
     total = epochs * len(loader) if hasattr(loader, "__len__") else None
-    bar = tqdm(total=total, desc="training", unit="batch")
+    bar = tqdm(total=total, desc="training", unit="batch", leave=False)
     try:
         yield bar
     finally:

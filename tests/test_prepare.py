@@ -102,3 +102,14 @@ def test_a_lecture_that_trains_its_own_models_is_prepared_by_running_it_to_its_l
     nb["cells"][0]["source"] = "x = 2\n"  # the lecture changed: prepare it again
     (tmp_path / "99.ipynb").write_text(json.dumps(nb))
     assert not lecture.cached()
+
+
+def test_each_lecture_that_needs_trained_models_says_so_up_front():
+    for path in sorted(P.ROOT.glob("lectures/*.ipynb")):
+        module = path.name[:2]
+        title = cell_source(read_notebook(path)["cells"][0])
+        if P.MODULES[module]:
+            assert title.rstrip().endswith("> " + P.prepare_note(module)), f"{path.name}: the title cell lacks the prepare note"
+            assert f"about {P.module_minutes(module)} min on a 2-core CPU" in title
+        else:
+            assert "cvcourse prepare" not in title, path.name
