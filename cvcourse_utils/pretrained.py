@@ -141,8 +141,11 @@ def _train_and_cache(name: str, model: nn.Module, train: Callable, config: Any, 
     except TrainingInterrupted:
         raise  # a model trained inside this one's training was stopped: its message says enough
     except KeyboardInterrupt:
+        from cvcourse_utils.prepare import modules_needing
+
+        prepare = " ".join(["cvcourse prepare", *modules_needing(name)])
         raise TrainingInterrupted(f"training {name!r} was interrupted; nothing was cached. Run the cell again, "
-                                  "or `cvcourse prepare` before class.") from None
+                                  f"or `{prepare}` before class.") from None
     save_atomically({key: value.detach().cpu() for key, value in model.state_dict().items()}, path)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     record = {"name": name, "seconds": round(time.perf_counter() - began, 3),
