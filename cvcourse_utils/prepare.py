@@ -127,28 +127,34 @@ def _library_model(name: str, what: str, minutes: float, module: str, build: str
     return CachedModel(name, what, lambda: attr(load)(), path, minutes)
 
 
-# Full-mode training minutes measured on a 2-core CPU (see the README's instructor section for the run).
+# Full-mode training minutes on a 2-core CPU, one torch thread (as `cvcourse prepare` trains). Measured 2026-12-06 on
+# the course's shared 2-core machine as the process's CPU time (user + system), the wall time of an idle core:
+# backbone 4.0, toy CLIP 1.7, tiny ViT 0.9, digits judge 0.7, digits diffusion 9.4 (its CPU time over 54 of its 3,008
+# steps, extrapolated). Not measured here: text-to-image (the issue's 12 min for it with its toy CLIP), shape judge
+# (its 2 epochs of 4,000 images against the backbone's 10 of 6,000), lecture 04 (an estimate), lectures 07 and 08
+# (benchmarks/RESULTS.md, 2026-12-01: FCN 7.9 + U-Net 15.0 + LR-ASPP 2.5 min; one-stage 3.2 + Faster R-CNN 4.4 +
+# Mask R-CNN 6.8 min).
 MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in [
-    _library_model("course_backbone_resnet14_shapes", "the course backbone (ResNet-14 on cluttered shapes)", 3.5,
+    _library_model("course_backbone_resnet14_shapes", "the course backbone (ResNet-14 on cluttered shapes)", 4.0,
                    "backbone", "build_backbone", "train_backbone", "backbone_config", "course_backbone"),
-    _library_model("toy_clip", "the toy CLIP (captioned shapes)", 4.0,
+    _library_model("toy_clip", "the toy CLIP (captioned shapes)", 2.0,
                    "clip", "build_toy_clip", "train_toy_clip", "toy_clip_config", "load_toy_clip"),
-    _library_model("tiny_vit", "the tiny ViT (digits)", 3.0,
+    _library_model("tiny_vit", "the tiny ViT (digits)", 1.0,
                    "vit", "build_tiny_vit", "train_tiny_vit", "digits_vit_config", "load_tiny_vit"),
     CachedModel("judge_digits", "the digits judge (sample quality, FID)",
                 lambda: __import__("cvcourse_utils.judge", fromlist=["load_judge"]).load_judge("digits", device="cpu"),
-                lambda: __import__("cvcourse_utils.judge", fromlist=["judge_path"]).judge_path("digits"), 7.8),
-    _library_model("digits_diffusion", "the class-conditional digits diffusion model", 46.0,
+                lambda: __import__("cvcourse_utils.judge", fromlist=["judge_path"]).judge_path("digits"), 1.0),
+    _library_model("digits_diffusion", "the class-conditional digits diffusion model", 10.0,
                    "diffusion", "build_digits_diffusion", "train_digits_diffusion", "digits_diffusion_config",
                    "load_digits_diffusion"),
-    _library_model("shapes_text_to_image", "the text-to-image model (autoencoder and latent diffusion)", 12.0,
+    _library_model("shapes_text_to_image", "the text-to-image model (autoencoder and latent diffusion)", 10.0,
                    "latent_diffusion", "build_text_to_image", "train_text_to_image", "text_to_image_config",
                    "load_text_to_image"),
     _library_model("captions_shape_judge", "the shape judge of the text-to-image samples", 1.0,
                    "latent_diffusion", "_build_shape_judge", "_train_shape_judge", "shape_judge_config",
                    "load_shape_judge"),
     LectureModels("lecture04", "lecture 04's SmallCNN (trained in the lecture)", "lectures/04_convolutional_networks.ipynb",
-                  3.0),
+                  2.0),
     LectureModels("lecture07", "lecture 07's FCN, U-Net and LR-ASPP (trained in the lecture)",
                   "lectures/07_semantic_segmentation.ipynb", 27.0),
     LectureModels("lecture08", "lecture 08's one-stage detector, Faster and Mask R-CNN (trained in the lecture)",
