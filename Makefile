@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup proxy labs lint module benchmarks gpu-check clean
+.PHONY: lab test setup proxy web site labs lint module benchmarks gpu-check clean
 
 # Jupyter refuses to run as root (containers, CI) unless told that this is intended.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml .ci/jupyterlab-overrides.json
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@mkdir -p $(VENV)/share/jupyter/lab/settings && cp .ci/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
-	@$(MAKE) --no-print-directory proxy
+	@$(MAKE) --no-print-directory proxy web
 	@# nbgrader is only for tests/test_nbgrader.py: its menus and server extensions stay off in the students' JupyterLab.
 	@if $(BIN)/python -c "import nbgrader" 2>/dev/null; then \
 		for e in formgrader validate_assignment assignment_list course_list; do \
@@ -48,6 +48,23 @@ proxy:
 		&& echo "configurable-http-proxy installed into $(VENV)/node" \
 		|| echo "note: npm could not install configurable-http-proxy; the hub test will be skipped"; \
 	else echo "note: npm is not installed, so neither is configurable-http-proxy; the hub test will be skipped"; fi
+
+# MathJax and reveal.js, from the npm registry, into .venv/node: decks (cvcourse slides) and the website inline or copy
+# them, so neither loads anything from a CDN (cvcourse_utils/webassets.py finds them there).
+# Optional: without npm the deck and website tests are skipped and say why.
+WEB_BIN := $(VENV)/node/node_modules/reveal.js/dist/reveal.js
+web:
+	@if [ -f $(WEB_BIN) ] && [ -f $(VENV)/node/node_modules/mathjax/es5/tex-svg.js ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/node "mathjax@^3.2" "reveal.js@^4.6" >/dev/null 2>&1 \
+		&& echo "MathJax and reveal.js installed into $(VENV)/node" \
+		|| echo "note: npm could not install MathJax and reveal.js; decks and the website cannot be built"; \
+	else echo "note: npm is not installed, so neither are MathJax and reveal.js; decks and the website cannot be built"; fi
+
+# The course website into site/_build/html: every lecture executed (fast mode, cached), its deck, its lab.
+# SITE_ARGS: e.g. "--only 01 06", "--full", "--clean" (see cvcourse site --help).
+site: setup
+	OMP_NUM_THREADS=1 $(BIN)/cvcourse site $(SITE_ARGS)
 
 labs: setup
 	$(BIN)/cvcourse labs

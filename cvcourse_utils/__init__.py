@@ -21,6 +21,8 @@ One concept per module:
 - ``detection``  boxes, anchors, a one-stage detector, torchvision's two-stage models on the backbone, mAP
 - ``attribution`` saliency, occlusion, Grad-CAM and friends through Captum, and heat maps over images
 - ``adversarial`` FGSM and PGD attacks, accuracy under attack, adversarial training
+- ``views``      self-supervised views: SimCLR's two-view augmentation and DINO's multi-crop (transforms v2)
+- ``probing``    what frozen features are worth: linear probe, k-NN, and collapse diagnostics (effective rank)
 - ``slides``     lectures as slides: RISE metadata and offline HTML decks
 - ``execute``    running a notebook's cells in a fresh kernel (for the decks), widgets included
 - ``lint``, ``scaffold``, ``loops``, ``timing``  authoring a module: the lint, ``new-module``, the loop check, fair timings

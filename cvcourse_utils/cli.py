@@ -1,4 +1,4 @@
-"""The ``cvcourse`` command: ``doctor``, ``labs``, ``normalize``, ``lint``, ``new-module``, ``slides``, ``data``,
+"""The ``cvcourse`` command: ``doctor``, ``labs``, ``normalize``, ``lint``, ``new-module``, ``slides``, ``site``, ``data``,
 ``prepare``, ``grade``, ``report``, ``hub-link`` and ``collect``."""
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def doctor(_: argparse.Namespace) -> int:
     from cvcourse_utils.cache import cache_dir
 
     print(f"data cache    {cache_dir()} (set CVCOURSE_DATA to move it)")
+    from cvcourse_utils.site import missing_tools
+
+    missing = missing_tools()  # optional: decks and the website only
+    print(f"decks, site   {'ready (MathJax, reveal.js, Sphinx)' if not missing else 'not available: ' + missing}")
     if problems:
         print("\nThe install is broken:\n  - " + "\n  - ".join(problems))
         print("Fix: from the course folder run `make lab` again; if that does not help, delete .venv and rerun it.")
@@ -138,7 +142,7 @@ def new_module(args: argparse.Namespace) -> int:
 def slides(args: argparse.Namespace) -> int:
     """Write a lecture's offline HTML deck, or (--tag) the slide metadata of every lecture."""
     from cvcourse_utils.execute import CellError, CellTimeout
-    from cvcourse_utils.slides import build_deck, tag_lectures
+    from cvcourse_utils.slides import PREPARE_HINT, build_deck, tag_lectures
 
     if args.tag:
         changed = tag_lectures(args.root)
@@ -147,15 +151,38 @@ def slides(args: argparse.Namespace) -> int:
     if not args.number:
         print("error: give a lecture number (cvcourse slides 04), or --tag", file=sys.stderr)
         return 2
+    number = f"{int(args.number):02d}" if str(args.number).isdigit() else args.number
     try:
-        path = build_deck(args.root, args.number, args.out, execute=not args.no_execute)
-    except (FileNotFoundError, ValueError) as err:
+        path = build_deck(args.root, number, args.out, execute=not args.no_execute, timeout=args.timeout)
+    except (FileNotFoundError, ValueError) as err:  # no such lecture, or MathJax / reveal.js not installed
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (CellError, CellTimeout) as err:
+    except CellTimeout as err:
+        print(f"error: the lecture did not run to the end, so no deck was written: {err}\n"
+              f"hint: {PREPARE_HINT.format(number=number)}, or give the cells longer with --timeout SECONDS",
+              file=sys.stderr)
+        return 1
+    except CellError as err:
         print(f"error: the lecture did not run to the end, so no deck was written: {err}", file=sys.stderr)
         return 1
     print(f"Wrote {path}: open it in a browser; arrow keys move between slides (it works offline).")
+    return 0
+
+
+def site(args: argparse.Namespace) -> int:
+    """Build the course website into site/_build/html."""
+    from cvcourse_utils.site import SiteError, build_site, site_size
+
+    try:
+        built = build_site(args.root, full=args.full, only=args.only, timeout=args.timeout, clean=args.clean,
+                           build=args.build_dir)
+    except SiteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    modes = ", ".join(f"{name[:2]} {mode}" for name, mode in built.modes.items())
+    print(f"Built {built.html} in {built.seconds:.0f} s ({len(built.executed)} lecture(s) run, {len(built.cached)} from "
+          f"the cache; modes: {modes}; {site_size(built.html) / 1e6:.1f} MB).")
+    print(f"Serve it: python -m http.server -d {built.html}   (then open http://localhost:8000)")
     return 0
 
 
@@ -280,8 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="file or folder (default: slides/NN_<topic>.html)")
     p.add_argument("--no-execute", action="store_true", help="use the notebook as it is, without running it")
     p.add_argument("--tag", action="store_true", help="write the slide metadata into every lecture")
+    p.add_argument("--timeout", type=float, default=300, help="seconds each cell may run (default 300)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=slides)
+
+    p = sub.add_parser("site", help="the course website (lectures with outputs, decks, labs) into site/_build/html")
+    p.add_argument("--only", nargs="+", metavar="NN", help="only these modules, e.g. --only 01 06 (default: all)")
+    p.add_argument("--full", action="store_true",
+                   help="run in full mode the lectures whose full-mode run is not cached (default: cached full-mode "
+                        "outputs where there are some, fast mode otherwise)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds each lecture cell may run (default 600)")
+    p.add_argument("--clean", action="store_true", help="start from nothing: drop the execution cache and the build")
+    p.add_argument("--build-dir", type=Path, help="where to build (default: site/_build; the pages go into its html/)")
+    p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
+    p.set_defaults(func=site)
 
     p = sub.add_parser("data", help="datasets: `cvcourse data download NAME` fetches one ahead of class")
     dsub = p.add_subparsers(dest="action", required=True)

@@ -160,9 +160,10 @@ def show_images(images, labels=None, predictions=None, class_names: Sequence[str
     elif predictions is not None:
         note = "panel title: predicted class"
     else:
-        note = "panel title: label" if labels is not None else f"{len(x)} images"
+        note = "panel title: label" if labels is not None else ""  # unlabelled: the title says what they are
     fig.suptitle(title or "Images")
-    fig.supxlabel(note, fontsize=9)
+    if note:
+        fig.supxlabel(note, fontsize=9)
     return fig
 
 

@@ -133,7 +133,7 @@ def _library_model(name: str, what: str, minutes: float, module: str, build: str
 # steps, extrapolated). Not measured here: text-to-image (the issue's 12 min for it with its toy CLIP), shape judge
 # (its 2 epochs of 4,000 images against the backbone's 10 of 6,000), lecture 04 (an estimate), lectures 07 and 08
 # (benchmarks/RESULTS.md, 2026-12-01: FCN 7.9 + U-Net 15.0 + LR-ASPP 2.5 min; one-stage 3.2 + Faster R-CNN 4.4 +
-# Mask R-CNN 6.8 min).
+# Mask R-CNN 6.8 min); SimCLR 2.6, DINO 2.0 and MAE 1.4 CPU-min (RESULTS.md, bench_module12, 2026-12-06).
 MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in [
     _library_model("course_backbone_resnet14_shapes", "the course backbone (ResNet-14 on cluttered shapes)", 4.0,
                    "backbone", "build_backbone", "train_backbone", "backbone_config", "course_backbone"),
@@ -153,6 +153,12 @@ MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in
     _library_model("captions_shape_judge", "the shape judge of the text-to-image samples", 1.0,
                    "latent_diffusion", "_build_shape_judge", "_train_shape_judge", "shape_judge_config",
                    "load_shape_judge"),
+    _library_model("simclr_shapes", "the SimCLR encoder (self-supervised, shapes)", 2.6,
+                   "selfsup", "build_simclr", "train_simclr", "simclr_config", "load_simclr"),
+    _library_model("dino_shapes", "the DINO ViT (self-supervised, shapes)", 2.0,
+                   "selfsup", "build_dino", "train_dino", "dino_config", "load_dino"),
+    _library_model("mae_shapes", "the masked autoencoder (self-supervised, shapes)", 1.4,
+                   "selfsup", "build_mae", "train_mae", "mae_config", "load_mae"),
     LectureModels("lecture04", "lecture 04's SmallCNN (trained in the lecture)", "lectures/04_convolutional_networks.ipynb",
                   2.0),
     LectureModels("lecture07", "lecture 07's FCN, U-Net and LR-ASPP (trained in the lecture)",
@@ -173,6 +179,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "10": ("judge_digits",),
     "11": ("judge_digits", "digits_diffusion", "toy_clip", "shapes_text_to_image", "course_backbone_resnet14_shapes",
            "captions_shape_judge"),
+    "12": ("simclr_shapes", "dino_shapes", "mae_shapes"),
 }
 
 

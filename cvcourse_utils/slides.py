@@ -5,21 +5,23 @@
   on the slide of the text before them. In JupyterLab, the ``jupyterlab-rise`` extension (installed
   with the course) presents the notebook live, with running code. ``cvcourse slides --tag`` writes
   the metadata; a test checks that every lecture has it.
-- ``cvcourse slides NN`` runs lecture NN and writes one HTML file with its outputs that works
-  offline: styles and the few lines of navigation are inline, figures are embedded images and
-  formulas are MathML (rendered by the browser itself), so nothing is loaded from anywhere.
+- ``cvcourse slides NN`` runs lecture NN and writes one reveal.js deck with its outputs, made by
+  nbconvert's ``SlidesExporter`` with the course's template (``templates/cvcourse_deck``): reveal.js,
+  MathJax (formulas as SVG) and every style are inlined and figures are embedded images, so the one
+  HTML file opens offline from disk. Both come from the npm registry at set-up (``webassets.py``).
+- A deck is made for a room (:func:`deck_notebook`): the set-up cell and cache paths stay off the
+  slides, a figure that would fall below the fold starts a sub-slide of its own, long code folds
+  away under a click, and matplotlib's return values (``<Figure size ...>``) are not shown.
 """
 from __future__ import annotations
 
 import copy
-import html
+import json
 import os
 import re
 from pathlib import Path
 
 from cvcourse_utils.notebooks import cell_source, read_notebook, write_notebook
-
-MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)(.+?)(?<![\s\\])\$", re.S)
 
 
 def slide_type(cell: dict, index: int) -> str:
@@ -53,145 +55,186 @@ def tag_lectures(root: str | Path = ".") -> list[Path]:
     return changed
 
 
-# --------------------------------------------------------------------------- the HTML deck
+# --------------------------------------------------------------------------- a deck for a room
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+CACHE_PATH = re.compile(r"""(?:(?<=[\s'"(])|^)[~/][^\s'"()]*\.cache/cvcourse[^\s'"()]*""", re.M)
+MATPLOTLIB_REPR = re.compile(r"^(<(Figure|matplotlib\.|Axes)|\[<matplotlib\.|Text\(|<Axes)")
+FOLD_LINES = 12     # longer code folds away under a click, so the figure it draws stays on screen
+SLIDE_LINES = 16    # about this many lines of text fit above a figure on a slide
+LONG_VALUE = 16     # a displayed value longer than this shows its first half only
+PREPARE_HINT = "run `cvcourse prepare {number}` first, so that its models are trained and cached before class"
 
 
-def _math(tex: str, display: bool) -> str:
-    from latex2mathml.converter import convert
-
-    try:
-        return convert(tex.strip(), display="block" if display else "inline")
-    except Exception:  # noqa: BLE001 - a construct latex2mathml lacks: show the TeX itself
-        return f"<code>{html.escape(tex)}</code>"
+def _text(value) -> str:
+    return value if isinstance(value, str) else "".join(value)
 
 
-def markdown_html(text: str) -> str:
-    """Markdown with $...$ and $$...$$ turned into MathML (math is cut out first, so Markdown leaves it alone)."""
-    import mistune
-
-    formulas: list[str] = []
-
-    def stash(match: re.Match) -> str:
-        display = match.group(1) is not None
-        formulas.append(_math(match.group(1) if display else match.group(2), display))
-        return f"\x00{len(formulas) - 1}\x00"
-
-    rendered = mistune.create_markdown(plugins=["table", "strikethrough"], escape=False)(MATH.sub(stash, text))
-    return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], rendered)
+def _has_figure(cell: dict) -> bool:
+    return any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}) for o in cell.get("outputs", []))
 
 
-def _code_html(source: str) -> str:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
+def _lines(cell: dict) -> int:
+    """Roughly how many lines of text a cell takes on a slide (a markdown line of ~90 characters each)."""
+    if cell.get("cell_type") == "markdown":
+        return sum(1 + len(line) // 90 for line in cell_source(cell).splitlines() if line.strip())
+    shown = 1 if cell["metadata"].get("deck_fold") else len(cell_source(cell).splitlines())
+    printed = sum(_text(o.get("text", "")).count("\n") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    return shown + printed
 
-    return highlight(source, PythonLexer(), HtmlFormatter(cssclass="hl"))
+
+def hide_cache_paths(text: str) -> str:
+    """``text`` with paths into the course's cache (``~/.cache/cvcourse/...``, ``$CVCOURSE_DATA``) as "the course cache"."""
+    data = os.environ.get("CVCOURSE_DATA")
+    if data and data in text:
+        text = re.sub(re.escape(data.rstrip("/")) + r"""[^\s'"()]*""", "the course cache", text)
+    return CACHE_PATH.sub("the course cache", text) if ".cache/cvcourse" in text else text
 
 
-def _output_html(output: dict) -> str:
+def _clean_output(output: dict) -> dict | None:
+    """The output as a slide (or the website) shows it, or None to drop it (stderr, matplotlib's return values).
+
+    Widgets become a note under the figure they drew, cache paths "the course cache", a long displayed value (a
+    tensor a widget's function returned) its first lines, and an HTML output loses its ``<script>`` and ``<link>``.
+    """
     kind = output.get("output_type")
     if kind == "stream":
-        return f'<pre class="out">{html.escape("".join(output.get("text", "")))}</pre>'
-    if kind == "error":
-        return f'<pre class="out err">{html.escape(output.get("ename", ""))}: {html.escape(output.get("evalue", ""))}</pre>'
-    data = output.get("data", {})
-    if "image/png" in data:
-        png = data["image/png"] if isinstance(data["image/png"], str) else "".join(data["image/png"])
-        return f'<img alt="figure" src="data:image/png;base64,{png.strip()}">'
-    if "application/vnd.jupyter.widget-view+json" in data:
-        return '<p class="note">[an interactive widget: present the notebook itself (RISE) to use it]</p>'
-    if "text/html" in data:
-        markup = "".join(data["text/html"])
-        return re.sub(r"<script\b.*?</script>|<link\b[^>]*>", "", markup, flags=re.S | re.I)
+        if output.get("name") == "stderr":
+            return None  # progress bars and warnings: the lecture shows them, the deck need not
+        return dict(output, text=hide_cache_paths(_text(output["text"])))
+    if kind not in ("display_data", "execute_result"):
+        return output
+    data = dict(output.get("data", {}))
+    if WIDGET in data:  # the figure the widget drew is captured in the cell's outputs: say what this is
+        note = "an interactive widget: its first drawing is shown; open the notebook to use it"
+        return {"output_type": "display_data", "metadata": {}, "data": {"text/html": f'<p class="deck-note">[{note}]</p>'}}
+    if "text/html" in data:  # an output's own scripts and style sheets could load from anywhere: not on a deck
+        data["text/html"] = re.sub(r"<script\b.*?</script\s*>|<link\b[^>]*>", "", _text(data["text/html"]), flags=re.S | re.I)
     if "text/plain" in data:
-        return f'<pre class="out">{html.escape("".join(data["text/plain"]))}</pre>'
-    return ""
+        plain = hide_cache_paths(_text(data["text/plain"]))
+        if len(data) == 1 and MATPLOTLIB_REPR.match(plain.strip()):
+            return None
+        lines = plain.splitlines()
+        if len(data) == 1 and len(lines) > LONG_VALUE:  # a returned tensor or list (a widget's return value): its start
+            plain = "\n".join(lines[:LONG_VALUE // 2] + [f"... ({len(lines) - LONG_VALUE // 2} more lines)"])
+        data["text/plain"] = plain
+    return dict(output, data=data)
 
 
-STYLE = """
-body { margin: 0; background: #222; font-family: system-ui, sans-serif; }
-section { display: none; box-sizing: border-box; width: 100vw; height: 100vh; overflow: auto;
-          padding: 3vh 6vw; background: #fff; color: #222; font-size: 20px; line-height: 1.45; }
-section.current { display: block; }
-h1 { font-size: 2.2em; } h2 { font-size: 1.7em; border-bottom: 2px solid #ddd; } h3 { font-size: 1.3em; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0.2em 0.5em; }
-img { max-width: 90%; max-height: 70vh; display: block; margin: 0.5em auto; }
-pre { font-size: 0.75em; overflow-x: auto; } .hl { background: #f6f8fa; padding: 0.2em 0.8em; border-radius: 6px; }
-pre.out { color: #333; border-left: 3px solid #ccc; padding-left: 0.8em; } pre.err { color: #b00; }
-.note { color: #666; font-style: italic; }
-#counter { position: fixed; right: 1em; bottom: 0.6em; color: #888; font-size: 14px; }
+def deck_notebook(nb: dict) -> dict:
+    """A copy of an executed lecture arranged for the room (see the module's docstring)."""
+    nb = with_slide_metadata(nb)
+    set_up = next((c for c in nb["cells"] if c.get("cell_type") == "code"), None)
+    lines, figures = 0, 0
+    for cell in nb["cells"]:
+        show = cell["metadata"]["slideshow"]
+        if cell is set_up:
+            show["slide_type"] = "skip"  # imports and settings: not for the room
+            continue
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in map(_clean_output, cell.get("outputs", [])) if o is not None]
+            if len(cell_source(cell).splitlines()) > FOLD_LINES:
+                cell["metadata"]["deck_fold"] = True
+            if _has_figure(cell) and show["slide_type"] == "-" and (figures or lines > SLIDE_LINES):
+                show["slide_type"] = "subslide"  # the figure would fall below the fold: a sub-slide of its own
+        if show["slide_type"] in ("slide", "subslide"):
+            lines, figures = 0, 0
+        lines += _lines(cell)
+        figures += _has_figure(cell)
+    return nb
+
+
+def _asset_text(name: str) -> str:
+    from cvcourse_utils.webassets import web_asset
+
+    # Inlined in a <script> or <style>: "</" must not close it early.
+    return web_asset(name).read_text(encoding="utf-8").replace("</script", "<\\/script").replace("</style", "<\\/style")
+
+
+COURSE_CSS = """
+:root { --r-main-font-size: 26px; --r-heading1-size: 1.9em; --r-heading2-size: 1.45em; --r-heading3-size: 1.15em;
+        --r-main-font: system-ui, sans-serif; --r-heading-font: system-ui, sans-serif; --r-heading-text-transform: none; }
+.reveal .slides { text-align: left; }
+.reveal .slides section { height: 100%; overflow-y: auto; }  /* a slide longer than the screen scrolls */
+.reveal .jp-InputPrompt, .reveal .jp-OutputPrompt { display: none; }
+.reveal img { max-width: 100%; max-height: 640px; margin: 0.2em auto; display: block; }
+.reveal pre { box-shadow: none; width: 100%; font-size: 0.6em; }
+.reveal .jp-RenderedText pre, .reveal .jp-RenderedHTMLCommon pre { font-size: 0.62em; }
+.reveal table { font-size: 0.75em; }
+.reveal a.anchor-link { display: none; }
+.deck-note { color: #666; font-style: italic; font-size: 0.75em; }
+details.deck-code > summary { cursor: pointer; color: #555; font-size: 0.6em; }
 """
-
-SCRIPT = """
-const slides = Array.from(document.querySelectorAll("section"));
-let current = 0;
-function show(i) {
-  current = Math.max(0, Math.min(slides.length - 1, i));
-  slides.forEach((s, k) => s.classList.toggle("current", k === current));
-  document.getElementById("counter").textContent = (current + 1) + " / " + slides.length;
-  history.replaceState(null, "", "#" + (current + 1));
-}
-document.addEventListener("keydown", (e) => {
-  if (["ArrowRight", "PageDown", " "].includes(e.key)) { show(current + 1); e.preventDefault(); }
-  if (["ArrowLeft", "PageUp"].includes(e.key)) { show(current - 1); e.preventDefault(); }
-  if (e.key === "Home") show(0);
-  if (e.key === "End") show(slides.length - 1);
-});
-show((parseInt(location.hash.slice(1)) || 1) - 1);
-"""
+MATHJAX_CONFIG = ("window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}, "
+                  "svg: {fontCache: 'global'}, options: {enableMenu: false}};")
+REVEAL_INIT = ("Reveal.initialize({hash: true, center: false, width: 1280, height: 800, margin: 0.03, "
+               "transition: 'none', slideNumber: 'c/t', navigationMode: 'linear', controls: true, progress: true});")
 
 
 def render_deck(nb: dict, title: str) -> str:
-    """One self-contained HTML page, one ``<section>`` per slide or sub-slide (arrow keys move)."""
-    from pygments.formatters import HtmlFormatter
+    """One self-contained reveal.js page of ``nb`` (already arranged by :func:`deck_notebook`)."""
+    import nbformat
+    from nbconvert import SlidesExporter
 
-    slides: list[list[str]] = []
-    for i, cell in enumerate(nb["cells"]):
-        kind = cell.get("metadata", {}).get("slideshow", {}).get("slide_type") or slide_type(cell, i)
-        if kind == "skip":
-            continue
-        if kind in ("slide", "subslide") or not slides:
-            slides.append([])
-        if cell.get("cell_type") == "markdown":
-            slides[-1].append(markdown_html(cell_source(cell)))
-        elif cell.get("cell_type") == "code":
-            slides[-1].append(_code_html(cell_source(cell)))
-            slides[-1].extend(_output_html(o) for o in cell.get("outputs", []))
-    sections = "\n".join(f'<section id="s{n}">\n' + "\n".join(parts) + "\n</section>" for n, parts in enumerate(slides, 1))
-    css = STYLE + HtmlFormatter(cssclass="hl").get_style_defs(".hl")
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{css}</style>\n</head>\n<body>\n{sections}\n<div id=\"counter\"></div>\n<script>{SCRIPT}</script>\n</body>\n</html>\n")
+    exporter = SlidesExporter(template_name="cvcourse_deck", extra_template_basedirs=[str(Path(__file__).parent / "templates")],
+                              exclude_input_prompt=True, exclude_output_prompt=True)
+    theme = re.sub(r"@import url\([^)]*\);", "", _asset_text("reveal_theme"))  # its web fonts: system fonts instead
+    resources = {"deck": {"title": title, "reveal_css": _asset_text("reveal_css"), "theme_css": theme,
+                          "reveal_js": _asset_text("reveal_js"), "mathjax_js": _asset_text("mathjax"),
+                          "mathjax_config": MATHJAX_CONFIG, "reveal_init": REVEAL_INIT, "course_css": COURSE_CSS}}
+    nb = {"metadata": {}, "nbformat": 4, "nbformat_minor": 5, **nb}
+    node = nbformat.reads(json.dumps(nb), as_version=4)  # sources as strings, as nbconvert wants them
+    node["metadata"].pop("widgets", None)  # no widget state: the template then loads no widget manager
+    body, _ = exporter.from_notebook_node(node, resources=resources)
+    return body
 
 
-def build_deck(root: str | Path, number: str | int, out: str | Path | None = None, *, execute: bool = True,
-               timeout: int = 300) -> Path:
-    """Run lecture ``number`` (in the mode this process is in: fast mode if ``CVCOURSE_FAST=1``) and write its deck.
-
-    Returns the HTML file, by default ``slides/NN_<topic>.html`` in the course folder.
-    """
+def lecture_path(root: str | Path, number: str | int) -> Path:
+    """``lectures/NN_<topic>.ipynb`` of the course in ``root``; a clear error when there is none."""
     root = Path(root)
-    number = f"{int(number):02d}"
+    try:
+        number = f"{int(number):02d}"
+    except ValueError:
+        raise ValueError(f"a lecture number is two digits, e.g. 04, not {number!r}") from None
     found = sorted((root / "lectures").glob(f"{number}_*.ipynb"))
     if len(found) != 1:
         known = ", ".join(p.name[:2] for p in sorted((root / "lectures").glob("[0-9][0-9]_*.ipynb")))
         raise FileNotFoundError(f"no lecture {number} in {root / 'lectures'} (lectures: {known})")
-    path = found[0]
-    nb = with_slide_metadata(read_notebook(path))
+    return found[0]
+
+
+def trained_during_run(nb: dict) -> list[str]:
+    """The models a run had to train because they were not cached (from ``get_or_train``'s message)."""
+    printed = "".join(_text(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    return re.findall(r"training '([^']+)' \(cached for next time", printed)
+
+
+def deck_title(nb: dict, fallback: str) -> str:
+    return cell_source(nb["cells"][0]).splitlines()[0].lstrip("# ").strip() if nb["cells"] else fallback
+
+
+def build_deck(root: str | Path, number: str | int, out: str | Path | None = None, *, execute: bool = True,
+               timeout: float = 300) -> Path:
+    """Run lecture ``number`` (in the mode this process is in: fast mode if ``CVCOURSE_FAST=1``) and write its deck.
+
+    timeout: seconds per cell. Returns the HTML file, by default ``slides/NN_<topic>.html`` in the course folder.
+    """
+    path = lecture_path(root, number)
+    nb = read_notebook(path)
     if execute:
         from cvcourse_utils.execute import execute_notebook
 
         env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")  # figures become outputs
         nb = execute_notebook(nb, cwd=path.parent, timeout=timeout, env=env)
-    title = cell_source(nb["cells"][0]).splitlines()[0].lstrip("# ").strip() if nb["cells"] else path.stem
-    target = Path(out) if out else root / "slides" / f"{path.stem}.html"
+    target = Path(out) if out else Path(root) / "slides" / f"{path.stem}.html"
     if target.suffix != ".html":
         target = target / f"{path.stem}.html"
+    page = render_deck(deck_notebook(nb), deck_title(nb, path.stem))
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_deck(nb, title), encoding="utf-8")
+    target.write_text(page, encoding="utf-8")
     return target
 
 
 def embedded_images(page: str) -> bool:
     """Whether every image of a deck is embedded (a ``data:`` URL)."""
     return all(src.startswith("data:") for src in re.findall(r'<img[^>]*\ssrc="([^"]*)"', page))
-

@@ -61,9 +61,10 @@ def test_show_images_accepts_tensors_and_arrays(images):
         assert shown.min() >= 0 and shown.max() <= 1
 
 
-def test_show_images_without_labels_still_has_a_title():
+def test_show_images_without_labels_still_has_a_title_and_no_stray_caption():
     fig = show_images(torch.rand(3, 1, 4, 4))
-    assert suptitle(fig) and supxlabel(fig) and len(visible_axes(fig)) == 3
+    assert suptitle(fig) and len(visible_axes(fig)) == 3
+    assert supxlabel(fig) == "", "an unlabelled grid needs no '3 images' caption under it (issue 34)"
 
 
 def test_wrong_predictions_are_red_and_right_ones_are_not():

@@ -70,11 +70,13 @@ def test_the_registry_names_every_model_the_notebooks_load():
     loaders = {"course_backbone(": "course_backbone_resnet14_shapes", "load_toy_clip(": "toy_clip",
                "load_tiny_vit(": "tiny_vit", "load_judge(": "judge_digits", "judge_fid(": "judge_digits",
                "load_digits_diffusion(": "digits_diffusion", "load_text_to_image(": "shapes_text_to_image",
-               "evaluate_text_to_image(": "captions_shape_judge", "get_or_train(": None}
+               "evaluate_text_to_image(": "captions_shape_judge", "load_simclr(": "simclr_shapes",
+               "load_dino(": "dino_shapes", "load_mae(": "mae_shapes", "get_or_train(": None}
     for module, names in P.MODULES.items():
         files = sorted(P.ROOT.glob(f"lectures/{module}_*.ipynb")) + sorted(P.ROOT.glob(f"solutions/lab{module}_*.ipynb"))
         code = "\n".join(cell_source(c) for f in files for c in read_notebook(f)["cells"] if c["cell_type"] == "code")
         code += (P.ROOT / f"cvcourse_utils/labchecks/lab{module}.py").read_text()
+        assert files, f"module {module} has no lecture or lab"
         for call, name in loaders.items():
             if call in code:
                 wanted = name or f"lecture{module}"
@@ -107,6 +109,7 @@ def test_a_lecture_that_trains_its_own_models_is_prepared_by_running_it_to_its_l
 def test_each_lecture_that_needs_trained_models_says_so_up_front():
     for path in sorted(P.ROOT.glob("lectures/*.ipynb")):
         module = path.name[:2]
+        assert module in P.MODULES, f"{path.name}: add module {module} to prepare.MODULES (an empty tuple if it needs no model)"
         title = cell_source(read_notebook(path)["cells"][0])
         if P.MODULES[module]:
             assert title.rstrip().endswith("> " + P.prepare_note(module)), f"{path.name}: the title cell lacks the prepare note"

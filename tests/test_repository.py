@@ -112,8 +112,9 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject():
     assert any(line.startswith("-e .") for line in pip_section), "the pip section must install this package"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    wanted = list(dict.fromkeys(project["dependencies"] + extras["dev"] + extras["hub"]))
+    wanted = list(dict.fromkeys(project["dependencies"] + extras["dev"] + extras["hub"] + extras["site"]))
     assert set(extras["hub"]) <= set(extras["dev"]), "the tests (dev) need what the hub extra installs"
+    assert set(extras["site"]) <= set(extras["dev"]), "the tests (dev) build the website: they need the site extra"
     listed = [line for line in pip_section if not line.startswith("-e")]
     assert sorted(listed) == sorted(wanted), "environment.yml and pyproject.toml disagree"
     assert _requirement_names(listed) == _requirement_names(wanted)
