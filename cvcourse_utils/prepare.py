@@ -104,7 +104,7 @@ class LectureModels:
                                     env={**os.environ, "MPLBACKEND": "agg"})
             bar.update(1)
         printed = "".join(o.get("text", "") for c in done["cells"] for o in c["outputs"] if o["output_type"] == "stream")
-        files = sorted(set(re.findall(r"\((models/[^\s)]+\.pt)", printed)))
+        files = sorted(set(re.findall(r"\b(models/[^\s)]+\.pt)\b", printed)))
         record = {"notebook": self.notebook, "models": files, "seconds": round(time.perf_counter() - began, 1)}
         stamp = self.stamp()
         stamp.parent.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,8 @@ def _train_and_cache(name: str, model: nn.Module, train: Callable, config: Any, 
     """train(model, config), then save the weights and the time it took; an interruption caches nothing."""
     from datetime import datetime, timezone
 
-    print(f"training {name!r} now ({_estimate(name)}); it is cached afterwards ({_in_cache(path)} in the course cache)")
+    # "training 'x' (cached for next time" is what cvcourse slides looks for to say which models a run trained
+    print(f"training {name!r} (cached for next time as {_in_cache(path)} in the course cache): {_estimate(name)}")
     began, cpu = time.perf_counter(), time.process_time()
     try:
         train(model, config)

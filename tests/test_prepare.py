@@ -88,7 +88,7 @@ def test_the_registry_names_every_model_the_notebooks_load():
 
 def test_a_lecture_that_trains_its_own_models_is_prepared_by_running_it_to_its_last_model(cache, tmp_path):
     lecture = P.LectureModels("lecture99", "a fake lecture's model", "99.ipynb", 0.1, root=tmp_path)
-    cells = ["x = 1\n", "print('training \\'m\\' now (...); it is cached afterwards (models/m-abc.pt in the ...)')\n"
+    cells = ["x = 1\n", "print('training \\'m\\' (cached for next time as models/m-abc.pt in the course cache): ...')\n"
              "def get_or_train(*a): pass\nget_or_train('m')\n", "raise RuntimeError('after the last model: not run')\n"]
     nb = {"cells": [{"cell_type": "code", "source": s, "metadata": {}, "outputs": [], "execution_count": None}
                     for s in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}

@@ -245,7 +245,7 @@ def test_get_or_train_trains_once_then_loads(trained, capsys):
     first = get_or_train("blobs-mlp", build, train, config, device=CPU)
     assert len(trained) == 1 and not first.training
     out = capsys.readouterr().out
-    assert "training 'blobs-mlp' now (no time measured yet); it is cached afterwards (models/blobs-mlp-" in out
+    assert "training 'blobs-mlp' (cached for next time as models/blobs-mlp-" in out and "no time measured yet" in out
     assert "trained 'blobs-mlp' in " in out and str(cache_dir()) not in out  # no home folder on a slide
     path = model_path("blobs-mlp", build, train, config)
     assert path.exists() and path.parent.name == "models" and path.name.startswith("blobs-mlp-")
@@ -286,7 +286,7 @@ def test_get_or_train_records_how_long_training_took_and_says_it_next_time(train
     assert 0 < record["seconds"] < 60 and record["cpu_seconds"] > 0
     capsys.readouterr()
     get_or_train("blobs-mlp", build, train, {**config, "hidden": 5}, device=CPU)  # another version: the time last time
-    assert "training 'blobs-mlp' now (it took " in capsys.readouterr().out
+    assert "in the course cache): it took " in capsys.readouterr().out
     assert recorded_training("another-model") is None
 
 

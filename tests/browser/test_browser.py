@@ -183,7 +183,8 @@ def test_a_long_training_shows_a_progress_bar_and_an_interruption_one_line(page,
     bar.wait_for(state="visible", timeout=60_000)
     shown = " ".join(page.evaluate(SHOWN_OUTPUT, 0).split())
     print(f"long_training.ipynb: while it trains the cell shows: {shown}")
-    assert "training 'browser_progress' now" in shown and "training:" in shown and "batch" in shown
+    assert "training 'browser_progress' (cached for next time as models/" in shown and "training:" in shown \
+        and "batch" in shown
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
     page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets[0].outputArea.node"
                            ".innerText.includes('nothing was cached')", timeout=30_000)
