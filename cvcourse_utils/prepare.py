@@ -129,8 +129,8 @@ def _library_model(name: str, what: str, minutes: float, module: str, build: str
 
 # Full-mode training minutes on a 2-core CPU, one torch thread (as `cvcourse prepare` trains). Measured 2026-12-06 on
 # the course's shared 2-core machine as the process's CPU time (user + system), the wall time of an idle core:
-# backbone 4.0, toy CLIP 1.7, tiny ViT 0.9, digits judge 0.7, digits diffusion 9.4 (its CPU time over 54 of its 3,008
-# steps, extrapolated). Not measured here: text-to-image (the 12 min for it with its toy CLIP), shape judge
+# backbone 4.0, toy CLIP 1.7, tiny ViT 0.9, digits judge 0.7, digits diffusion 8.6 (48 min wall at load 19 falling to
+# 3). Not measured here: text-to-image (the 12 min for it with its toy CLIP), shape judge
 # (its 2 epochs of 4,000 images against the backbone's 10 of 6,000), lecture 04 (an estimate), lectures 07 and 08
 # (benchmarks/RESULTS.md, 2026-12-01: FCN 7.9 + U-Net 15.0 + LR-ASPP 2.5 min; one-stage 3.2 + Faster R-CNN 4.4 +
 # Mask R-CNN 6.8 min); SimCLR 2.6, DINO 2.0 and MAE 1.4 CPU-min (RESULTS.md, bench_module12, 2026-12-06).
