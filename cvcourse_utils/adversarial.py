@@ -87,15 +87,21 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 
 
 def adversarial_fit(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, *, epochs: int, eps: float,
-                    attack: Callable | None = None, clean_weight: float = 0.0, device=None) -> list[float]:
+                    attack: Callable | None = None, clean_weight: float = 0.0, device=None,
+                    progress: bool = True) -> list[float]:
     """Train on adversarial examples made on the fly (``attack(model, x, y, eps)``, default ``fgsm``).
 
     Each batch: craft the examples with the model in eval mode, then one step on
     ``(1 - clean_weight) CE(adv) + clean_weight CE(clean)`` in train mode. Returns the mean loss per epoch.
+    progress: one tqdm bar over every epoch's batches (shown once the training has taken more than 3 s).
     """
+    from tqdm.auto import tqdm
+
     attack = attack or fgsm
     device = device or next(model.parameters()).device
     losses = []
+    total_batches = epochs * len(loader) if hasattr(loader, "__len__") else None
+    bar = tqdm(total=total_batches, desc="adversarial training", unit="batch", disable=not progress, delay=3, leave=False)
     for _ in range(epochs):
         total, count = 0.0, 0
         for x, y in loader:
@@ -110,6 +116,8 @@ def adversarial_fit(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
             loss.backward()
             optimizer.step()
             total, count = total + float(loss.detach()) * len(x), count + len(x)
+            bar.update(1)
         losses.append(total / max(count, 1))
+    bar.close()
     model.eval()
     return losses

@@ -71,7 +71,7 @@ def train_backbone(model: nn.Module, config: dict[str, Any]) -> None:
                         generator=torch.Generator().manual_seed(config["seed"]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"])
-    fit(model, loader, optimizer, epochs=config["epochs"], scheduler=scheduler, progress=False)
+    fit(model, loader, optimizer, epochs=config["epochs"], scheduler=scheduler, progress="overall")
 
 
 def course_backbone(*, device: torch.device | str | None = None) -> CifarResNet:

@@ -231,7 +231,7 @@ def train_toy_clip(model: ToyCLIP, config: dict) -> dict:
         return (logits.argmax(1) == torch.arange(len(logits), device=logits.device)).float().mean().item()
 
     return fit(_ImageSide(model), loader, optimizer, epochs=config["epochs"], loss_fn=loss, scheduler=scheduler,
-               metrics={"batch_accuracy": batch_accuracy}, progress=False)
+               metrics={"batch_accuracy": batch_accuracy}, progress="overall")
 
 
 def load_toy_clip(config: dict | None = None, *, device=None) -> ToyCLIP:

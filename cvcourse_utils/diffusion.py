@@ -449,13 +449,14 @@ def _start(model: nn.Module, n: int, shape: tuple, generator: torch.Generator, d
 @torch.no_grad()
 def sample_ddpm(model: nn.Module, n: int, alphas_cumprod: torch.Tensor, *, labels=None, guidance_scale: float = 1.0,
                 step: Callable = ddpm_step, seed: int = 0, shape: tuple | None = None, cond: dict | None = None,
-                device=None, batch_size: int = 500) -> torch.Tensor:
+                device=None, batch_size: int = 500, progress: bool | None = None) -> torch.Tensor:
     """n samples (n, C, H, W) in [-1, 1] (float32, on the CPU) by T ancestral steps; labels (n,) or None.
 
     All noise comes from one ``torch.Generator`` seeded with ``seed`` (drawn on the CPU). ``cond``: text
-    conditioning {"context", "context_mask"} for a model with cross-attention.
+    conditioning {"context", "context_mask"} for a model with cross-attention. progress: a tqdm bar over
+    the denoising steps (default: shown once sampling has taken more than 3 s; False: never).
     """
-    return _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size,
+    return _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size, progress,
                    timesteps=list(range(len(alphas_cumprod)))[::-1], update=lambda eps, t, t_prev, x, g:
                    step(eps, t, x, alphas_cumprod.to(x.device), torch.randn(x.shape, generator=g).to(x.device)))
 
@@ -464,16 +465,19 @@ def sample_ddpm(model: nn.Module, n: int, alphas_cumprod: torch.Tensor, *, label
 def sample_ddim(model: nn.Module, n: int, alphas_cumprod: torch.Tensor, *, num_steps: int = 50, eta: float = 0.0,
                 labels=None, guidance_scale: float = 1.0, step: Callable = ddim_step, seed: int = 0,
                 shape: tuple | None = None, cond: dict | None = None, device=None, batch_size: int = 500,
-                spacing: str = "leading") -> torch.Tensor:
+                spacing: str = "leading", progress: bool | None = None) -> torch.Tensor:
     """n samples (n, C, H, W) in [-1, 1] by ``num_steps`` DDIM steps (deterministic for eta = 0) at the timesteps of
-    :func:`ddim_timesteps` with ``spacing``."""
-    return _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size,
+    :func:`ddim_timesteps` with ``spacing``; progress as in :func:`sample_ddpm`."""
+    return _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size, progress,
                    timesteps=ddim_timesteps(len(alphas_cumprod), num_steps, spacing), update=lambda eps, t, t_prev, x, g:
                    step(eps, t, t_prev, x, alphas_cumprod.to(x.device), eta,
                         torch.randn(x.shape, generator=g).to(x.device) if eta > 0 else None))
 
 
-def _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size, *, timesteps, update):
+def _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond, device, batch_size, progress, *,
+            timesteps, update):
+    from tqdm.auto import tqdm
+
     from cvcourse_utils.device import autocast
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -482,6 +486,8 @@ def _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond,
     gen = torch.Generator().manual_seed(seed)
     labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
     out = []
+    bar = tqdm(total=math.ceil(n / batch_size) * len(timesteps), desc=f"sampling {n} images", unit="step",
+               disable=progress is False, delay=0 if progress else 3)
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
         x = _start(model, stop - start, shape, gen, device)
@@ -492,7 +498,9 @@ def _sample(model, n, alphas_cumprod, labels, guidance_scale, seed, shape, cond,
             with autocast(device):
                 eps = _guided_eps(model, x, t, y, guidance_scale, c)
             x = update(eps.float(), t, t_prev, x.float(), gen)
+            bar.update(1)
         out.append(x.float().cpu())
+    bar.close()
     model.train(was_training)
     return torch.cat(out)
 

@@ -96,7 +96,7 @@ def _train_judge(model: DigitsJudge, config: dict) -> None:
     loader = DataLoader(train_set, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(config["seed"]))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"])
-    fit(model, loader, optimizer, epochs=config["epochs"], scheduler=scheduler, progress=False)
+    fit(model, loader, optimizer, epochs=config["epochs"], scheduler=scheduler, progress="overall")
     result = evaluate(model, DataLoader(test_set, batch_size=256))
     model.test_accuracy.fill_(float(result["accuracy"]))
 
@@ -115,15 +115,26 @@ def load_judge(dataset: str = "digits", device=None) -> DigitsJudge:
     return _cached_judge(dataset, str(device) if device is not None else None, fast_mode(), str(cache_dir()))
 
 
+def _judge_config(dataset: str) -> dict:
+    from cvcourse_utils.fast import per_mode
+
+    full, fast = _JUDGE_EPOCHS[dataset]
+    return {"dataset": dataset, "epochs": per_mode(full=full, fast=fast), "seed": 0}
+
+
+def judge_path(dataset: str = "digits"):
+    """Where ``get_or_train`` keeps the judge of ``dataset`` in the current mode (``cvcourse prepare`` checks it)."""
+    from cvcourse_utils.pretrained import model_path
+
+    return model_path(f"judge_{dataset}", _build_judge, _train_judge, _judge_config(dataset))
+
+
 @lru_cache(maxsize=4)
 def _cached_judge(dataset: str, device: str | None, fast: bool, cache: str) -> DigitsJudge:
     """One judge per (dataset, device, mode, cache folder) in this process."""
-    from cvcourse_utils.fast import per_mode
     from cvcourse_utils.pretrained import get_or_train
 
-    full, fast = _JUDGE_EPOCHS[dataset]
-    config = {"dataset": dataset, "epochs": per_mode(full=full, fast=fast), "seed": 0}
-    judge = get_or_train(f"judge_{dataset}", _build_judge, _train_judge, config, device=device)
+    judge = get_or_train(f"judge_{dataset}", _build_judge, _train_judge, _judge_config(dataset), device=device)
     for p in judge.parameters():
         p.requires_grad_(False)
     return judge

@@ -348,7 +348,7 @@ def train_text_to_image(model: TextToImage, config: dict) -> dict:
                         drop_last=True, generator=gen)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config["lr"])
     history = fit(objective, loader, optimizer, epochs=epochs, loss_fn=objective.loss, metrics={}, device=device,
-                  progress=False, scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
+                  progress="overall", scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
                                                                                      eta_min=config["lr"] * 0.05))
     ema.update(unet)
     unet.load_state_dict(ema.model.state_dict())
@@ -416,7 +416,7 @@ def _train_shape_judge(model: nn.Module, config: dict) -> None:
     loader = DataLoader(TensorDataset(data.image_tensor(), torch.as_tensor(data.shapes)), batch_size=config["batch_size"],
                         shuffle=True, generator=torch.Generator().manual_seed(config["seed"]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"])
-    fit(model, loader, optimizer, epochs=config["epochs"], progress=False,
+    fit(model, loader, optimizer, epochs=config["epochs"], progress="overall",
         scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"]))
 
 

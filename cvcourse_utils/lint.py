@@ -18,6 +18,8 @@ CONTRIBUTING.md states:
   name real tasks, and task names are unique across the course;
 - every notebook has the template's title, Learning goals, Summary and Further reading, and every
   lab has a lecture with the same number and topic;
+- no markdown cell has a bare ``name@number`` such as mAP@0.5 (JupyterLab renders it as a ``mailto:``
+  link): write it in backticks, `` `mAP@0.5` ``;
 - every task declares what its answer must not use (``Task.forbidden``, with ``by_hand`` saying what
   the student writes; an empty list needs ``by_hand`` to say why nothing ready-made answers it), and
   no cell the lab gives imports a name that a task forbids (the student's namespace holds no answers).
@@ -36,6 +38,10 @@ from cvcourse_utils.notebooks import BEGIN, END, LAB_PATTERN, NotebookError, cel
 CHECK_CALL = re.compile(r'^check\("(?P<task>\w+)",\s*(?P<function>\w+)\)\s*$')
 TEMPLATE_SECTIONS = ("Learning goals", "Summary", "Further reading")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# name@number, name@[...], name@k: a metric at a threshold (mAP@0.5, AP@[.5:.95], recall@1); Markdown turns the ones
+# that look like an address (mAP@0.5) into mailto: links, so the course writes them all in backticks
+AT_NAME = re.compile(r"[\w.+-]*\w@(?:\[[^\]\s]*\]|[\w.]*\w)")
+CODE_OR_MATH = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$", re.S)
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,25 @@ def _defines(source: str, name: str) -> bool:
 # --------------------------------------------------------------------------- notebooks
 
 
+def bare_at_names(markdown: str) -> list[str]:
+    """The ``name@number`` words of ``markdown`` outside code and formulas: ``["mAP@0.5"]``."""
+    return AT_NAME.findall(CODE_OR_MATH.sub(" ", markdown))
+
+
+def protect_at_names(text: str) -> str:
+    """``text`` with every ``name@number`` word in backticks, for Markdown that has no code spans of its own."""
+    return AT_NAME.sub(lambda m: f"`{m.group(0)}`", text)
+
+
 def lint_template(nb: dict, file: str) -> list[Problem]:
     """The template's title cell and sections (every lecture, solution and lab)."""
     problems = []
     cells = nb.get("cells", [])
+    for i, cell in enumerate(cells):
+        found = bare_at_names(cell_source(cell)) if cell.get("cell_type") == "markdown" else []
+        if found:
+            problems.append(Problem(file, i, f"write {', '.join(dict.fromkeys(found))} in backticks (`mAP@0.5`): "
+                                             "JupyterLab shows a bare name@number as a mailto: link"))
     if not cells or cells[0].get("cell_type") != "markdown" or not cell_source(cells[0]).startswith("# "):
         problems.append(Problem(file, 0, "the first cell must be a markdown title ('# NN · Title')"))
     text = "\n".join(cell_source(c) for c in cells if c.get("cell_type") == "markdown")

@@ -13,9 +13,10 @@ Drawing is done by the libraries that already do it: ``torchvision.utils.make_gr
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -528,3 +529,20 @@ class LivePlot:
             self._handle = display(image, display_id=True)
         else:
             self._handle.update(image)
+
+
+# ----------------------------------------------------------------------------- widgets
+
+
+def widget_view(fn: Callable) -> Callable:
+    """``fn`` for ``widgets.interact``: it draws the same, but returns None.
+
+    ``interact`` prints whatever its function returns under the figure (a whole tensor of images, say);
+    ``widgets.interact(widget_view(draw), ...)`` shows only the figure, and ``draw(...)`` in an ordinary
+    cell still returns its values for the cell's asserts. The sliders come from ``fn``'s signature.
+    """
+    @functools.wraps(fn)
+    def view(*args, **kwargs) -> None:
+        fn(*args, **kwargs)
+
+    return view

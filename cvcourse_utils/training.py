@@ -44,9 +44,9 @@ class History(dict):
 
 def _run_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, metrics: Mapping[str, Metric],
                device: torch.device, optimizer: torch.optim.Optimizer | None = None, desc: str = "",
-               progress: bool = False) -> dict[str, float]:
-    """One pass over ``loader``, a training step per batch if an optimizer is given.
-    Returns the loss and metrics averaged over the samples."""
+               progress: bool = False, overall=None) -> dict[str, float]:
+    """One pass over ``loader``, a training step per batch if an optimizer is given (``overall``: a
+    tqdm bar over the whole run, advanced once per batch). Returns the loss and metrics averaged over the samples."""
     totals, count = dict.fromkeys(["loss", *metrics], 0.0), 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
     for batch in bar:
@@ -66,6 +66,8 @@ def _run_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, metrics: M
             totals[name] += float(metric(outputs.detach(), y)) * len(x)
         if progress:
             bar.set_postfix(loss=f"{totals['loss'] / count:.4f}", refresh=False)
+        if overall is not None:
+            overall.update(1)
     if count == 0:
         raise ValueError("the loader yielded no batches")
     return {name: total / count for name, total in totals.items()}
@@ -146,7 +148,7 @@ def _load_checkpoint(path, model, optimizer, scheduler, history, loader) -> int:
 
 def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimizer, *, epochs: int,
         loss_fn: Callable | None = None, val_loader: Iterable | None = None, scheduler=None,
-        metrics: Mapping[str, Metric] | None = None, device=None, live_plot: bool = False, progress: bool = True,
+        metrics: Mapping[str, Metric] | None = None, device=None, live_plot: bool = False, progress: bool | str = True,
         checkpoint: str | Path | None = None, resume: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs; return its History (see ``History`` for the keys).
 
@@ -155,13 +157,16 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
     other metrics use ``predict``). scheduler: stepped once per epoch, after the training batches
     (ReduceLROnPlateau gets the validation loss, or the training loss without val_loader); schedules
     that step per batch (OneCycleLR) are not supported. device: default ``get_device()``; the model
-    is moved there. progress: a tqdm bar per epoch and a summary line. live_plot: curves redrawn
+    is moved there. progress: True: a tqdm bar per epoch and a summary line; "overall": one bar over
+    every epoch's batches, with the time left (what long trainings behind a cache show); False: quiet. live_plot: curves redrawn
     after every epoch (``plots.LivePlot``). checkpoint: a file rewritten after every epoch (model,
     optimizer, scheduler, history, epoch, random state); resume=True continues from it, exactly as
     if the run had not stopped (with the same seed and a loader that shuffles with torch's generator).
     """
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
+    if progress not in (True, False, "overall"):
+        raise ValueError(f"progress must be True, False or 'overall', not {progress!r}")
     device = torch.device(device) if device is not None else get_device()
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     metrics = {"accuracy": accuracy} if metrics is None else dict(metrics)
@@ -174,26 +179,50 @@ def fit(model: nn.Module, train_loader: Iterable, optimizer: torch.optim.Optimiz
         from cvcourse_utils.plots import LivePlot
 
         live = LivePlot(metrics=("loss", *metrics))
-    for epoch in range(start, epochs):
-        began = time.perf_counter()
-        model.train()
-        results = _run_epoch(model, train_loader, loss_fn, metrics, device, optimizer,
-                             desc=f"epoch {epoch + 1}/{epochs}", progress=progress)
-        values = {f"train_{name}": value for name, value in results.items()}
-        if val_loader is not None:
-            results = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
-            values.update({f"val_{name}": value for name, value in results.items()})
-        values["lr"] = optimizer.param_groups[0]["lr"]
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(values.get("val_loss", values["train_loss"]))
-        elif scheduler is not None:
-            scheduler.step()
-        history.add(**values, epoch_time=time.perf_counter() - began)
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, epoch + 1, model, optimizer, scheduler, history, train_loader)
-        if live_plot:
-            live.update(epoch + 1, **values)
-        if progress:
-            summary = "  ".join(f"{key} {value:.4g}" for key, value in values.items())
-            print(f"epoch {epoch + 1}/{epochs}  {summary}  ({history['epoch_time'][-1]:.1f} s)")
+    with _overall_bar(progress == "overall", epochs - start, train_loader) as overall:
+        for epoch in range(start, epochs):
+            _fit_epoch(model, train_loader, optimizer, epoch, epochs, loss_fn, metrics, device, val_loader, scheduler,
+                       history, checkpoint, live if live_plot else None, progress is True, overall)
     return history
+
+
+@contextlib.contextmanager
+def _overall_bar(show: bool, epochs: int, loader: Iterable):
+    """One tqdm bar over ``epochs`` passes of ``loader`` (None when not shown)."""
+    if not show:
+        yield None
+        return
+    total = epochs * len(loader) if hasattr(loader, "__len__") else None
+    bar = tqdm(total=total, desc="training", unit="batch", leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _fit_epoch(model, train_loader, optimizer, epoch, epochs, loss_fn, metrics, device, val_loader, scheduler,
+               history, checkpoint, live, progress: bool, overall) -> None:
+    """One epoch of ``fit``: train, validate, step the schedule, record, checkpoint, plot, report."""
+    began = time.perf_counter()
+    model.train()
+    results = _run_epoch(model, train_loader, loss_fn, metrics, device, optimizer,
+                         desc=f"epoch {epoch + 1}/{epochs}", progress=progress, overall=overall)
+    values = {f"train_{name}": value for name, value in results.items()}
+    if val_loader is not None:
+        results = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
+        values.update({f"val_{name}": value for name, value in results.items()})
+    values["lr"] = optimizer.param_groups[0]["lr"]
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(values.get("val_loss", values["train_loss"]))
+    elif scheduler is not None:
+        scheduler.step()
+    history.add(**values, epoch_time=time.perf_counter() - began)
+    if checkpoint is not None:
+        _save_checkpoint(checkpoint, epoch + 1, model, optimizer, scheduler, history, train_loader)
+    if live is not None:
+        live.update(epoch + 1, **values)
+    if overall is not None:
+        overall.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{values['train_loss']:.4g}")
+    if progress:
+        summary = "  ".join(f"{key} {value:.4g}" for key, value in values.items())
+        print(f"epoch {epoch + 1}/{epochs}  {summary}  ({history['epoch_time'][-1]:.1f} s)")

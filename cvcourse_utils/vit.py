@@ -201,7 +201,7 @@ def train_tiny_vit(model: TinyViT, config: dict) -> dict:
     loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"])
-    return fit(model, loader, optimizer, epochs=config["epochs"], scheduler=scheduler, progress=False)
+    return fit(model, loader, optimizer, epochs=config["epochs"], scheduler=scheduler, progress="overall")
 
 
 def load_tiny_vit(config: dict | None = None, *, device=None) -> TinyViT:

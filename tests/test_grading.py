@@ -184,13 +184,63 @@ def test_fixture_lab_reference_full_marks_stub_zero_and_partial(tmp_path):
     assert [c.passed for c in counts.cases] == [False, False, True], "only the all-negative case passes"
     assert counts.points == 0.33, "a task earns its points in proportion to the cases it passes"
     rows = read_csv(tmp_path / "out")
-    assert list(rows[0]) == ["file", "score", "max_score", "status", "fx_double", "fx_rows", "fx_count"]
+    assert list(rows[0]) == ["student", "file", "score", "max_score", "status", "fx_double", "fx_rows", "fx_count"]
+    assert [r["student"] for r in rows] == ["1_reference", "2_generated", "3_partial"]  # the file stem names the student
     assert [r["score"] for r in rows] == ["4", "0", "3.33"] and rows[1]["max_score"] == "4"
     feedback = json.loads((tmp_path / "out" / "feedback" / "3_partial.json").read_text())
     hidden = [c for t in feedback["tasks"] for c in t["cases"] if c["hidden"]]
     assert hidden and all(set(c) == {"name", "hidden", "passed"} for c in hidden), "hidden cases: name and result only"
     public = next(c for c in feedback["tasks"][2]["cases"] if not c["hidden"])
     assert "values differ" in public["message"], "public cases explain what is wrong"
+
+
+def test_feedback_names_cells_as_a_student_sees_them_and_shows_no_absolute_path(tmp_path):
+    lab = fixture_lab()
+    subs = tmp_path / "class of 2026" / "submissions"
+    subs.mkdir(parents=True)
+    broken = with_source(lab.reference, "fx_count", "def count_positive(x):\n    return 0\n\n\n"
+                         "open('/no/such/teacher/folder/data.txt')")
+    write(subs, "alice.ipynb", broken)
+    out = tmp_path / "out"
+    grade_batch(lab, [subs / "alice.ipynb"], out, timeout=60, hidden=[ROOT], progress=lambda s: None)
+    text = (out / "feedback" / "alice.md").read_text()
+    assert text.startswith("# Feedback: lab99, alice.ipynb\n")  # the file's name, not the instructor's path
+    assert "- The cell of task `fx_count` raised an error: `FileNotFoundError: [Errno 2] No such file or directory: " \
+           "'data.txt' (line 5 of the cell of task 'fx_count')`" in text, text
+    assert str(tmp_path) not in text and "/no/such/" not in text and "<cell" not in text and "Cell " not in text
+    data = json.loads((out / "feedback" / "alice.json").read_text())
+    assert data["file"] == "alice.ipynb" and data["cell_errors"][0]["cell"] == "the cell of task `fx_count`"
+    assert str(tmp_path) not in json.dumps(data) and "/no/such/" not in json.dumps(data)
+    assert read_csv(out)[0]["student"] == "alice" and read_csv(out)[0]["file"] == str(subs / "alice.ipynb")
+
+
+def test_feedback_markdown_keeps_metric_names_from_becoming_mailto_links():
+    from cvcourse_utils.grading.gradebook import feedback_markdown
+    from cvcourse_utils.grading.grader import CaseResult, Grade, TaskResult
+    from cvcourse_utils.lint import bare_at_names
+
+    lab = fixture_lab()
+    cases = [CaseResult("mAP@0.5 of one box", False, False, "mAP@0.5: expected 1.0, got 0.5"),
+             CaseResult("AP@[.5:.95], many boxes", True, True)]
+    g = Grade("/home/teacher/subs/bob.ipynb", "ok", 0.0, 4.0, [TaskResult("fx_double", "double", 0.0, 1.0, cases)],
+              notes=["recall@1 was measured on /home/teacher/data/x.npy"])
+    text = feedback_markdown(lab, g)
+    outside_code = "\n".join(line for line in text.splitlines() if not line.startswith("  "))  # code blocks are indented
+    assert not bare_at_names(outside_code), text
+    assert "- ✗ `mAP@0.5` of one box" in text and "hidden case: `AP@[.5:.95]`, many boxes" in text
+    assert "- `recall@1` was measured on x.npy" in text and "/home/teacher" not in text
+
+
+def test_cells_other_than_tasks_are_named_by_their_number_after_run_all():
+    from cvcourse_utils.grading.grader import cell_names
+
+    lab = fixture_lab()
+    names = cell_names(lab.reference, {t.name for t in lab.tasks})
+    code = [i for i, c in enumerate(lab.reference["cells"]) if c["cell_type"] == "code"]
+    assert names[code[0]] == "cell [1]" and set(names) == set(code)  # markdown cells are not numbered
+    assert names[cell_index(lab.reference, "fx_rows")] == "the cell of task `fx_rows`"
+    check = cell_index(lab.reference, "check_fx_rows")
+    assert names[check] == f"cell [{code.index(check) + 1}]"
 
 
 @pytest.mark.slow

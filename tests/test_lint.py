@@ -192,3 +192,19 @@ def test_a_scaffolded_module_passes_the_tests_as_it_is(tmp_path):
 def test_every_lab_shares_the_how_to_work_text(course):
     edit(course, "how_to_work", lambda c: c.update(source=["## How to work\n\nJust run it.\n"]))
     assert any(p.startswith(f"{SOLUTION}: cell 1") and "the course's common text" in p for p in problems_of(course)), problems_of(course)
+
+
+def test_a_bare_name_at_number_in_markdown_would_become_a_mailto_link(course):
+    from cvcourse_utils.lint import bare_at_names, protect_at_names
+
+    def write(text):
+        return lambda cell: cell.update(source=text)
+
+    edit(course, "q1_clip", write("Compare mAP@0.5 with mAP@[.5:.95] and recall@1."))
+    problems = [p for p in problems_of(course) if "mailto" in p]
+    assert len(problems) == 1 and "cell 8" in problems[0], problems_of(course)
+    assert "write mAP@0.5, mAP@[.5:.95], recall@1 in backticks" in problems[0]
+    edit(course, "q1_clip", write("Compare `mAP@0.5` with `mAP@[.5:.95]`, $x@1$ and\n```\nrecall@1\n```"))
+    assert not [p for p in problems_of(course) if "mailto" in p]
+    assert bare_at_names("**Recall@k** is") == ["Recall@k"] and bare_at_names("a@b, 2 @ 3, x @y") == ["a@b"]
+    assert protect_at_names("case mAP@0.5, **recall@1**.") == "case `mAP@0.5`, **`recall@1`**."

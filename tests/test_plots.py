@@ -312,3 +312,19 @@ def test_live_plot_redraws_in_place_in_a_notebook(monkeypatch):
     assert len(shown) == 1 and Handle.updates == 2  # shown once, then updated in place
     image, display_id = shown[0]
     assert display_id is True and image.data.startswith(b"\x89PNG")
+
+
+def test_widget_view_keeps_the_sliders_and_returns_nothing_to_print():
+    import ipywidgets as widgets
+
+    calls = []
+
+    def draw(digit: int = 3, scale: float = 2.0) -> torch.Tensor:
+        calls.append((digit, scale))
+        return torch.zeros(8, 1, 28, 28)  # what interact would print under the figure
+
+    view = plots.widget_view(draw)
+    assert view.__name__ == "draw" and view(5, scale=1.0) is None and calls == [(5, 1.0)]
+    shown = widgets.interactive(view, digit=widgets.IntSlider(value=3, min=0, max=9))
+    assert [c.description for c in shown.children[:-1]] == ["digit", "scale"]  # sliders from draw's signature
+    assert shown.result is None and calls[-1] == (3, 2.0)

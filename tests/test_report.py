@@ -206,18 +206,22 @@ def test_bad_input_is_one_clear_line_and_nothing_is_overwritten(small_gradebook,
     good = (out / "grades.csv").read_text()
     lines = good.splitlines()
     for damaged, message in [
-        (lines[:2] + [lines[2] + ",x"] + lines[3:], "grades.csv line 3: 8 values, expected 7"),
-        (["name,points"] + lines[1:], "grades.csv line 1: expected the columns file, score, max_score, status"),
+        (lines[:2] + [lines[2] + ",x"] + lines[3:], "grades.csv line 3: 9 values, expected 8"),
+        (["name,points"] + lines[1:], "grades.csv line 1: expected the columns student, file, score, max_score, status"),
         (lines[:1], "grades.csv: no submissions in it"),
     ]:
         (out / "grades.csv").write_text("\n".join(damaged) + "\n")
         assert message in _error(capsys, out)
     cells = lines[2].split(",")
-    cells[1] = "lots"
+    cells[0] = "../elsewhere"
+    (out / "grades.csv").write_text("\n".join(lines[:2] + [",".join(cells)] + lines[3:]) + "\n")
+    assert "grades.csv line 3: the student '../elsewhere' is not a file stem" in _error(capsys, out)
+    cells = lines[2].split(",")
+    cells[2] = "lots"
     (out / "grades.csv").write_text("\n".join(lines[:2] + [",".join(cells)] + lines[3:]) + "\n")
     assert "grades.csv line 3: score 'lots' is not a number" in _error(capsys, out)
     cells = lines[2].split(",")
-    cells[3] = "great"
+    cells[4] = "great"
     (out / "grades.csv").write_text("\n".join(lines[:2] + [",".join(cells)] + lines[3:]) + "\n")
     assert "grades.csv line 3: status 'great' is not one of ok, error, timeout, invalid, killed" in _error(capsys, out)
     (out / "grades.csv").write_bytes(b"\xff\xfe garbage")
@@ -253,3 +257,17 @@ def test_a_gradebook_from_before_batch_json_is_still_reported(small_gradebook, c
     page = (out / "report.html").read_text()
     assert "Not recorded (this gradebook has no batch.json)" in page
     assert "6 notebook(s) compared" in page, "the notebooks are found where grades.csv says they were graded"
+
+
+def test_grades_csv_names_students_by_stem_and_an_older_gradebook_still_reads(small_gradebook):
+    from cvcourse_utils.grading.results import read_gradebook
+
+    _, paths, out = small_gradebook
+    rows = list(csv.DictReader(open(out / "grades.csv", newline="", encoding="utf-8")))
+    assert [r["student"] for r in rows] == [p.stem for p in paths] and [r["file"] for r in rows] == [str(p) for p in paths]
+    book = read_gradebook(out)
+    assert [r.stem for r in book.rows] == [p.stem for p in paths]
+    lines = (out / "grades.csv").read_text().splitlines()
+    (out / "grades.csv").write_text("\n".join(line.split(",", 1)[1] for line in lines) + "\n")  # no student column
+    older = read_gradebook(out)
+    assert [(r.stem, r.file, r.score, r.points) for r in older.rows] == [(r.stem, r.file, r.score, r.points) for r in book.rows]

@@ -2,13 +2,17 @@
 
 Tiny models and data: the whole file runs in a few seconds on a CPU.
 """
+import json
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from cvcourse_utils import seed_everything
-from cvcourse_utils.pretrained import model_key, model_path, weights_file
+from cvcourse_utils.cache import cache_dir
+from cvcourse_utils.pretrained import (TrainingInterrupted, model_key, model_path, recorded_training, timing_path,
+                                         weights_file)
 from cvcourse_utils.training import (
     History, accuracy, evaluate, fit, get_or_train, predict, pretrained_or_course_model,
 )
@@ -240,7 +244,9 @@ def test_get_or_train_trains_once_then_loads(trained, capsys):
     config = {"hidden": 8, "epochs": 1, "seed": 0}
     first = get_or_train("blobs-mlp", build, train, config, device=CPU)
     assert len(trained) == 1 and not first.training
-    assert "training 'blobs-mlp' (cached for next time in" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "training 'blobs-mlp' (cached for next time as models/blobs-mlp-" in out and "no time measured yet" in out
+    assert "trained 'blobs-mlp' in " in out and str(cache_dir()) not in out  # no home folder on a slide
     path = model_path("blobs-mlp", build, train, config)
     assert path.exists() and path.parent.name == "models" and path.name.startswith("blobs-mlp-")
 
@@ -265,10 +271,51 @@ def test_a_corrupt_cached_model_is_reported_and_trained_again(trained, capsys):
     capsys.readouterr()
     model = get_or_train("blobs-mlp", build, train, config, device=CPU)
     out = capsys.readouterr().out
-    assert f"could not load the cached model {path}" in out and "training it again" in out
+    assert f"could not load the cached model 'blobs-mlp' (models/{path.name}: " in out and "training it again" in out
     assert len(trained) == 2 and other.read_bytes() == b"another model"
     state = torch.load(path, weights_only=True)  # overwritten with a good file
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_get_or_train_records_how_long_training_took_and_says_it_next_time(trained, capsys):
+    config = {"hidden": 4, "epochs": 1, "seed": 0}
+    get_or_train("blobs-mlp", build, train, config, device=CPU)
+    record = recorded_training("blobs-mlp")
+    assert record == json.loads(timing_path(model_path("blobs-mlp", build, train, config)).read_text())
+    assert record["name"] == "blobs-mlp" and record["fast"] is True and record["device"] == "cpu"
+    assert 0 < record["seconds"] < 60 and record["cpu_seconds"] > 0
+    capsys.readouterr()
+    get_or_train("blobs-mlp", build, train, {**config, "hidden": 5}, device=CPU)  # another version: the time last time
+    assert "in the course cache): it took " in capsys.readouterr().out
+    assert recorded_training("another-model") is None
+
+
+def interrupted(model, config):
+    TRAINED.append(dict(config))
+    raise KeyboardInterrupt  # Ctrl-C, or the notebook's stop button, in the middle of training
+
+
+def test_an_interrupted_training_caches_nothing_and_says_so_in_one_line(trained, capsys):
+    config = {"hidden": 4, "epochs": 1, "seed": 0}
+    with pytest.raises(TrainingInterrupted) as caught:
+        get_or_train("blobs-mlp", build, interrupted, config, device=CPU)
+    assert isinstance(caught.value, KeyboardInterrupt)  # Run All still stops here
+    message = caught.value._render_traceback_()  # what Jupyter shows instead of a traceback
+    assert message == ["training 'blobs-mlp' was interrupted; nothing was cached. Run the cell again, "
+                       "or `cvcourse prepare` before class."]
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert not list((cache_dir() / "models").glob("*")) and len(trained) == 1  # no weights, no timing, no temp file
+
+
+def test_fit_can_show_one_bar_over_the_whole_run(capsys):
+    train_loader, _ = loaders()
+    model = small_net()
+    fit(model, train_loader, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, device=CPU, progress="overall")
+    captured = capsys.readouterr()
+    assert "epoch 1/2" not in captured.out  # no summary lines: one bar instead
+    assert f"{2 * len(train_loader)}/{2 * len(train_loader)}" in captured.err and "epoch=2/2" in captured.err
+    with pytest.raises(ValueError, match="progress must be"):
+        fit(model, train_loader, torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, device=CPU, progress="bars")
 
 
 def test_the_key_depends_on_name_config_code_and_fast_mode(monkeypatch):

@@ -113,7 +113,7 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
                 grades[i] = g
                 gradebook.save_row(out, stems[i], g, keys[i])
                 gradebook.write_feedback(out, stems[i], lab, g)
-                gradebook.write_csv(out, lab, grades)
+                gradebook.write_csv(out, lab, grades, stems)
             say(f"[{label}] {g.file}: {gradebook.number(g.score)}/{gradebook.number(g.max_score)} {g.status} ({g.seconds:.1f} s)")
 
         start = time.perf_counter()
@@ -131,7 +131,7 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
             g.notes = [*g.notes, f"Re-graded alone after the batch: the first attempt ended '{first.status}'"
                        + (f" ({first.message})" if first.message else "") + "; this is the second result."]
             record(i, g, f"re-graded {n}/{len(again)}")
-        gradebook.write_csv(out, lab, grades)
+        gradebook.write_csv(out, lab, grades, stems)
         wall = time.perf_counter() - start
         gradebook.write_batch(out, gradebook.finish_batch(batch, wall, graded=len(todo), kept=len(grades) - len(todo),
                                                           regraded=len(again)))

@@ -11,13 +11,15 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from cvcourse_utils.grading.grader import Grade
 from cvcourse_utils.grading.lab import Lab
+from cvcourse_utils.lint import protect_at_names  # mAP@0.5 in a case's name is not a mailto: link
 
-COLUMNS = ("file", "score", "max_score", "status")
+COLUMNS = ("student", "file", "score", "max_score", "status")  # student: the file stem, the name feedback/ uses
 
 
 def number(x: float) -> str:
@@ -52,15 +54,21 @@ def csv_cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def csv_text(lab: Lab, grades: list[Grade]) -> str:
+def csv_text(lab: Lab, grades: list[Grade], stems: list[str] | None = None) -> str:
+    """grades.csv: a row per graded submission (None: not graded yet), named by ``stems`` (default: the file stems)."""
+    from cvcourse_utils.grading.submission import feedback_names
+
+    stems = stems if stems is not None else feedback_names([Path(g.file) for g in grades if g is not None])
+    graded = [g for g in grades if g is not None] if len(stems) < len(grades) else grades
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*COLUMNS, *(t.name for t in lab.tasks)])
-    for g in grades:
+    for g, stem in zip(graded, stems):
         if g is None:  # not graded yet (a batch in progress)
             continue
         points = {t.name: t.points for t in g.tasks}
-        writer.writerow([csv_cell(g.file), number(g.score), number(g.max_score), g.status, *(number(points.get(t.name, 0)) for t in lab.tasks)])
+        writer.writerow([csv_cell(stem), csv_cell(g.file), number(g.score), number(g.max_score), g.status,
+                         *(number(points.get(t.name, 0)) for t in lab.tasks)])
     return buffer.getvalue()
 
 
@@ -142,34 +150,52 @@ def write_batch(out: Path, record: dict) -> None:
     atomic_write(out / BATCH, json.dumps(record, indent=1, ensure_ascii=True) + "\n")
 
 
-def write_csv(out: Path, lab: Lab, grades: list[Grade]) -> Path:
+def write_csv(out: Path, lab: Lab, grades: list[Grade], stems: list[str] | None = None) -> Path:
     path = out / "grades.csv"
-    atomic_write(path, csv_text(lab, grades))
+    atomic_write(path, csv_text(lab, grades, stems))
     return path
+
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~/:])(?:[A-Za-z]:)?[/\\](?:[^/\\\s'\"`<>|:]+[/\\])+")  # its folders
+
+
+def relative(text: str) -> str:
+    """``text`` with every absolute path cut to its file name: ``/home/me/subs/alice.ipynb`` -> ``alice.ipynb``.
+
+    What a student reads never shows the instructor's (or the grader's temporary) folders.
+    """
+    return ABSOLUTE_PATH.sub("", text)
+
+
+def cell_name(error: dict) -> str:
+    """How feedback names a cell: the task's cell, else its number as Restart and Run All shows it (``cell [8]``)."""
+    return error.get("cell") or f"cell {error['index']}"
 
 
 def feedback_json(lab: Lab, g: Grade) -> dict:
     return {
-        "file": g.file, "lab": lab.name, "status": g.status, "score": g.score, "max_score": g.max_score,
-        "message": g.message, "sandbox": {"kind": g.sandbox_kind, "description": g.sandbox},
+        "file": Path(g.file).name, "lab": lab.name, "status": g.status, "score": g.score, "max_score": g.max_score,
+        "message": relative(g.message), "sandbox": {"kind": g.sandbox_kind, "description": g.sandbox},
         "tasks": [{"name": t.name, "function": t.function, "points": t.points, "max_points": t.max_points,
                    "cases": [{"name": c.name, "hidden": True, "passed": c.passed} if c.hidden else
-                             {"name": c.name, "hidden": False, "passed": c.passed, "message": c.message} for c in t.cases]}
+                             {"name": c.name, "hidden": False, "passed": c.passed, "message": relative(c.message)}
+                             for c in t.cases]}
                   for t in g.tasks],
-        "cell_errors": g.cell_errors, "notes": g.notes, "seconds": g.seconds,
+        "cell_errors": [{**e, "error": relative(e["error"])} for e in g.cell_errors],
+        "notes": [relative(n) for n in g.notes], "seconds": g.seconds,
         "written_answers": [{"grade_id": gid, "points": points, "graded": "by hand"} for gid, points in lab.written],
     }
 
 
 def _md(text: str) -> str:
-    return text.replace("\r", " ").replace("`", "'")
+    return relative(text).replace("\r", " ").replace("`", "'")
 
 
 def feedback_markdown(lab: Lab, g: Grade) -> str:
-    lines = [f"# Feedback: {lab.name}, {_md(g.file)}", "",
+    lines = [f"# Feedback: {lab.name}, {_md(Path(g.file).name)}", "",
              f"**Score: {number(g.score)} / {number(g.max_score)}** (status: {g.status})", ""]
     if g.message:
-        lines += [f"> {_md(g.message)}", ""]
+        lines += [f"> {protect_at_names(_md(g.message))}", ""]
     if g.status != "ok":  # nothing was checked: one line per task
         lines += ["## Tasks", "", *(f"- `{t.name}` (function `{t.function}`): 0 / {number(t.max_points)}, not checked" for t in g.tasks), ""]
     for t in g.tasks if g.status == "ok" else ():
@@ -177,11 +203,12 @@ def feedback_markdown(lab: Lab, g: Grade) -> str:
         for c in t.cases:
             mark = "✓" if c.passed else "✗"
             if c.hidden:
-                lines.append(f"- {mark} hidden case: {_md(c.name)}")
+                lines.append(f"- {mark} hidden case: {protect_at_names(_md(c.name))}")
             else:
-                lines.append(f"- {mark} {_md(c.name)}")
+                lines.append(f"- {mark} {protect_at_names(_md(c.name))}")
                 if c.message:
-                    lines += ["", "  ```", *("  " + line for line in c.message.replace("`", "'").splitlines()), "  ```", ""]
+                    lines += ["", "  ```", *("  " + line for line in relative(c.message).replace("`", "'").splitlines()),
+                              "  ```", ""]
         lines.append("")
     if lab.written:
         answers = ", ".join(f"`{gid}` ({number(points)} point{'s' if points != 1 else ''})" for gid, points in lab.written)
@@ -189,9 +216,9 @@ def feedback_markdown(lab: Lab, g: Grade) -> str:
     if g.cell_errors or g.notes:
         lines += ["## Notes", ""]
         for e in g.cell_errors:
-            label = f" (`{_md(e['label'])}`)" if e.get("label") else ""
-            lines.append(f"- Cell {e['index']}{label} raised an error: `{_md(e['error'])}`")
-        lines += [f"- {_md(n)}" for n in g.notes]
+            name = cell_name(e)
+            lines.append(f"- {name[0].upper() + name[1:]} raised an error: `{_md(e['error'])}`")
+        lines += [f"- {protect_at_names(_md(n))}" for n in g.notes]
         lines.append("")
     lines += ["## How this was graded", "",
               "Your task cells were run with the lab's other cells as published (your edits to other cells are not used), "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import secrets
 import signal
 from dataclasses import dataclass, field
@@ -87,6 +88,22 @@ def delegated_tasks(tasks, cells: list[dict], ran: set[str] | None = None) -> di
     return messages
 
 
+CELL_FILE = re.compile(r"<cell (\d+)>")  # the file name the child compiles a notebook cell under
+
+
+def cell_names(reference: dict, tasks: set[str]) -> dict[int, str]:
+    """{index in the notebook: how a student finds that code cell}: "the cell of task `box_iou`" for a task's
+    cell, else "cell [8]", its number once Kernel > Restart and Run All has run every code cell from the top."""
+    names, number = {}, 0
+    for index, cell in enumerate(reference["cells"]):
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        names[index] = f"the cell of task `{gid}`" if gid in tasks else f"cell [{number}]"
+    return names
+
+
 class Grader:
     """Grades submissions of one lab; expected values are computed once, here."""
 
@@ -97,6 +114,7 @@ class Grader:
         self.student_cells = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in lab.reference["cells"]
                               if c.get("cell_type") == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")}
         self.font_cache = font_cache
+        self.cell_names = cell_names(lab.reference, {t.name for t in lab.tasks})
         self.cases = []   # (task, case, hidden, args, expected)
         writer = wire.Writer(modules=(lab.tasks_module["name"],))
         self.case_payload = []
@@ -176,10 +194,17 @@ class Grader:
             cell_errors, results, timing = self._read_result(out.result, nonce)
         except wire.WireError as err:
             return self._grade(sub, "error", f"the results sent back were not valid: {err}", **extra)
+        cell_errors = [{**e, "cell": self.cell_names.get(e["index"], f"cell {e['index']}"),
+                        "error": self._named(e["error"])} for e in cell_errors]
+        results = [(kind, self._named(value) if kind == "error" else value) for kind, value in results]
         tasks = self._score(results, merged.cells)
         score = round(sum(t.points for t in tasks), 2)
         return Grade(sub.name, "ok", score, self.lab.max_score, tasks, "", cell_errors, sandbox=self.box.description,
                      sandbox_kind=self.box.kind, timing=timing, **extra)
+
+    def _named(self, text: str) -> str:
+        """``line 9 of <cell 6>`` -> ``line 9 of the cell of task `box_iou``` (or ``of cell [8]``): names a student sees."""
+        return CELL_FILE.sub(lambda m: self.cell_names.get(int(m.group(1)), m.group(0)), text)
 
     def _read_result(self, blob: bytes, nonce: str) -> tuple[list[dict], list[tuple[str, Any]], dict]:
         """Check the child's result strictly: ``(cell errors, [(kind, value-or-message)] per case, timing)``."""

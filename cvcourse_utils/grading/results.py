@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not lines:
         raise GradebookError(f"{path}: empty; expected a header {', '.join(COLUMNS)}, then one column per task")
     header = lines[0][1]
-    if tuple(header[:4]) != COLUMNS or len(header) < 5:
+    if tuple(header[:4]) == COLUMNS[1:]:  # written before grades.csv had a student column
+        header, lines = ["student", *header], [(n, ["", *row]) for n, row in lines]
+    if tuple(header[:len(COLUMNS)]) != COLUMNS or len(header) <= len(COLUMNS):
         raise GradebookError(f"{path} line 1: expected the columns {', '.join(COLUMNS)}, then one per task; "
                              f"found {', '.join(header) or 'nothing'}")
     rows = [(n, row) for n, row in lines[1:] if any(cell.strip() for cell in row)]
@@ -150,27 +153,30 @@ def read_gradebook(folder: Path) -> Gradebook:
         raise GradebookError(f"{folder}: no gradebook here (no grades.csv); `cvcourse grade LAB SUBMISSIONS --out {folder}` "
                              "writes one")
     header, lines = _read_csv(csv_path)
-    tasks = header[4:]
+    tasks = header[len(COLUMNS):]
     files = []
     for n, cells in lines:
         if len(cells) != len(header):
             raise GradebookError(f"{csv_path} line {n}: {len(cells)} values, expected {len(header)} ({', '.join(header)})")
-        files.append(_uncell(cells[0]))
-    stems = feedback_names([Path(f) for f in files])  # the names grade_batch gave them, in the same order
+        files.append(_uncell(cells[1]))
+    named = [_uncell(cells[0]) for _, cells in lines]
+    stems = named if all(named) else feedback_names([Path(f) for f in files])  # the names grade_batch gave them
     batch = _read_batch(folder)
     recorded = batch.get("submissions") if isinstance(batch.get("submissions"), dict) else {}
     rows, max_points = [], {}
     for (n, cells), file, stem in zip(lines, files, stems):
         where = f"{csv_path} line {n}"
-        status = cells[3]
+        status = cells[4]
         if status not in STATUSES:
             raise GradebookError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
-        points = {t: _number(v, f"the points of {t}", where) for t, v in zip(tasks, cells[4:])}
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", stem):
+            raise GradebookError(f"{where}: the student {stem!r} is not a file stem as cvcourse grade writes it")
+        points = {t: _number(v, f"the points of {t}", where) for t, v in zip(tasks, cells[len(COLUMNS):])}
         grade = _read_row(folder / ROWS / f"{stem}.json", file, where)
         for t in grade.tasks:
             max_points.setdefault(t.name, t.max_points)
         path = Path(recorded[stem]) if isinstance(recorded.get(stem), str) else Path(file)
-        rows.append(Row(n, file, stem, status, _number(cells[1], "score", where), _number(cells[2], "max_score", where),
+        rows.append(Row(n, file, stem, status, _number(cells[2], "score", where), _number(cells[3], "max_score", where),
                         points, grade, path if path.is_file() else None))
     missing = [t for t in tasks if t not in max_points]
     if missing:

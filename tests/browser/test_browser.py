@@ -141,3 +141,55 @@ def test_a_slide_deck_shows_offline(page, network, tmp_path):
     assert not outside and not network.blocked, f"the deck asked for {outside + network.blocked}"
 
 
+
+
+LONG_TRAINING = '''import os, tempfile, time
+import torch
+from torch import nn
+from cvcourse_utils.pretrained import get_or_train
+from cvcourse_utils.training import fit
+
+os.environ["CVCOURSE_DATA"] = tempfile.mkdtemp()  # a cache of its own
+
+
+class SlowBatches:  # eight batches of 0.5 s each: a full-mode training in miniature
+    def __len__(self):
+        return 8
+
+    def __iter__(self):
+        for _ in range(8):
+            time.sleep(0.5)
+            yield torch.randn(4, 2), torch.randint(0, 2, (4,))
+
+
+def train(model, config):
+    fit(model, SlowBatches(), torch.optim.SGD(model.parameters(), lr=0.1), epochs=config["epochs"], device="cpu",
+        progress="overall")
+
+
+model = get_or_train("browser_progress", lambda config: nn.Linear(2, 2), train, {"epochs": 30})
+'''
+
+
+def test_a_long_training_shows_a_progress_bar_and_an_interruption_one_line(page, lab_server, lab_root, network):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LONG_TRAINING)])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(nb, lab_root / "long_training.ipynb")
+    open_notebook(page, lab_server, "long_training.ipynb")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")  # not awaited: it runs 2 min
+    bar = page.locator(".jp-OutputArea .widget-hprogress").first
+    bar.wait_for(state="visible", timeout=60_000)
+    shown = " ".join(page.evaluate(SHOWN_OUTPUT, 0).split())
+    print(f"long_training.ipynb: while it trains the cell shows: {shown}")
+    assert "training 'browser_progress' (cached for next time as models/" in shown and "training:" in shown \
+        and "batch" in shown
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets[0].outputArea.node"
+                           ".innerText.includes('nothing was cached')", timeout=30_000)
+    shown = page.evaluate(SHOWN_OUTPUT, 0)
+    print(f"long_training.ipynb: after the interruption: {' '.join(shown.split())}")
+    assert "training 'browser_progress' was interrupted; nothing was cached." in shown
+    assert "Traceback" not in shown and "pretrained.py" not in shown and "KeyboardInterrupt" not in shown
+    assert not network.blocked, network.blocked
