@@ -129,8 +129,9 @@ def _library_model(name: str, what: str, minutes: float, module: str, build: str
 
 # Full-mode training minutes on a 2-core CPU, one torch thread (as `cvcourse prepare` trains). Measured 2026-12-06 on
 # the course's shared 2-core machine as the process's CPU time (user + system), the wall time of an idle core:
-# backbone 4.0, toy CLIP 1.7, tiny ViT 0.9, digits judge 0.7, digits diffusion 8.6 (48 min wall at load 19 falling to
-# 3), text-to-image 7.8, shape judge 0.4. Not measured here: lecture 04 (an estimate), lectures 07 and 08
+# backbone 4.0, toy CLIP 1.7, tiny ViT 0.9, digits judge 0.7, shape judge 0.4. The digits diffusion (scale-shift
+# blocks, 2,000 steps: 6.4 CPU-min) and the pixel-space text-to-image model (3,000 steps: 11.5 CPU-min) were measured
+# the same way by bench_module11 on 2026-12-06, after the models they replaced (8.6 and 7.8 CPU-min). Not measured here: lecture 04 (an estimate), lectures 07 and 08
 # (benchmarks/RESULTS.md, 2026-12-01: FCN 7.9 + U-Net 15.0 + LR-ASPP 2.5 min; one-stage 3.2 + Faster R-CNN 4.4 +
 # Mask R-CNN 6.8 min); SimCLR 2.6, DINO 2.0 and MAE 1.4 CPU-min (RESULTS.md, bench_module12, 2026-12-06).
 MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in [
@@ -143,10 +144,10 @@ MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in
     CachedModel("judge_digits", "the digits judge (sample quality, FID)",
                 lambda: __import__("cvcourse_utils.judge", fromlist=["load_judge"]).load_judge("digits", device="cpu"),
                 lambda: __import__("cvcourse_utils.judge", fromlist=["judge_path"]).judge_path("digits"), 1.0),
-    _library_model("digits_diffusion", "the class-conditional digits diffusion model", 10.0,
+    _library_model("digits_diffusion", "the class-conditional digits diffusion model", 6.5,
                    "diffusion", "build_digits_diffusion", "train_digits_diffusion", "digits_diffusion_config",
                    "load_digits_diffusion"),
-    _library_model("shapes_text_to_image", "the text-to-image model (autoencoder and latent diffusion)", 8.0,
+    _library_model("shapes_text_to_image", "the text-to-image model (pixel space, 4x4 patches)", 11.5,
                    "latent_diffusion", "build_text_to_image", "train_text_to_image", "text_to_image_config",
                    "load_text_to_image"),
     _library_model("captions_shape_judge", "the shape judge of the text-to-image samples", 0.5,
