@@ -1,6 +1,6 @@
 """The website's build on a one-lecture course: the execution cache, the mode each page states, a failing lecture.
 
-The real site (lectures 01 and 06, in Chromium) is tests/browser/test_site.py. Skipped, saying why, without the
+The real site (lectures 01 and 06, in Chromium) is tests/browser/test_site_page.py. Skipped, saying why, without the
 site extra (Sphinx, MyST-NB, the book theme, jupyter-cache) or MathJax and reveal.js.
 """
 from pathlib import Path
