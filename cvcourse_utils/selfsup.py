@@ -35,7 +35,7 @@ from cvcourse_utils.vit import TinyViT, patchify
 __all__ = [
     "augment_batch", "random_resized_crop", "colour_jitter",
     "nt_xent_loss", "cnn_encoder", "SimCLR", "simclr_config", "build_simclr", "train_simclr", "load_simclr",
-    "DINOHead", "DINO", "vit_tokens", "dino_loss", "dino_config", "collapsed_dino_config", "build_dino", "train_dino", "load_dino",
+    "DINOHead", "DINO", "vit_tokens", "dino_loss", "dino_config", "dino_views", "collapsed_dino_config", "build_dino", "train_dino", "load_dino",
     "random_masking", "MAE", "masked_patch_loss", "mean_patch_baseline", "mae_config", "build_mae", "train_mae",
     "load_mae", "FeaturesOf", "train_supervised", "cls_attention", "attention_masks", "mask_iou", "shapes_with_masks", "unlabelled_shapes",
 ]
@@ -379,18 +379,41 @@ def dino_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], center: 
 
 
 def dino_config() -> dict[str, Any]:
-    """The course's DINO on the cluttered shapes: a 4-block ViT, patches 4x4 (part of the cache key)."""
+    """The course's DINO on the cluttered shapes: a 4-block ViT, patches 4x4 (part of the cache key).
+
+    ``colour_jitter=False``: the crops are not recoloured. With SimCLR's colour change (every view's channels
+    shuffled) a randomly initialised ViT's outputs on two views of one image were almost unrelated (correlation
+    about 0.09, against 0.9 for crops alone), the centred targets carried no signal and the loss went to the
+    uniform value log K (see :func:`dino_views`).
+    """
     return dict(vit=dict(image_size=32, patch_size=4, in_channels=3, num_classes=1, dim=64, depth=4, heads=4,
                          mlp_ratio=2.0),
-                out_dim=256, norm_last_layer=True, n_train=per_mode(full=5000, fast=256), steps=per_mode(full=200, fast=10),
+                out_dim=256, norm_last_layer=True, n_train=per_mode(full=5000, fast=256), steps=per_mode(full=600, fast=10),
                 batch_size=per_mode(full=64, fast=32), n_local=2, global_scale=[0.4, 1.0], local_scale=[0.1, 0.4],
-                local_size=16, student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
+                local_size=16, colour_jitter=False, student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
                 teacher_momentum=[0.99, 1.0], lr=1e-3, weight_decay=0.04, centring=True, seed=0)
 
 
 def collapsed_dino_config() -> dict[str, Any]:
     """DINO as :func:`dino_config` but without centring and for fewer steps: the run that collapses."""
     return {**dino_config(), "centring": False, "steps": per_mode(full=60, fast=10)}
+
+
+def dino_views(images: torch.Tensor, config: dict[str, Any],
+               generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """DINO's multi-crop of a batch: [2 global crops (B, 3, S, S), then ``n_local`` local crops (B, 3, s, s)].
+
+    Random resized crops and flips (``global_scale`` / ``local_scale`` of the area, S = the ViT's image size,
+    s = ``local_size``); with ``config["colour_jitter"]`` each crop is also recoloured as SimCLR's views
+    (:func:`colour_jitter`).
+    """
+    def view(size: int, scale: list[float]) -> torch.Tensor:
+        crops = random_resized_crop(images, size, tuple(scale), generator=generator)
+        return colour_jitter(crops, generator=generator) if config.get("colour_jitter", True) else crops
+
+    size = config["vit"]["image_size"]
+    return ([view(size, config["global_scale"]) for _ in range(2)]
+            + [view(config["local_size"], config["local_scale"]) for _ in range(config["n_local"])])
 
 
 def build_dino(config: dict[str, Any]) -> DINO:
@@ -416,12 +439,8 @@ def train_dino(model: DINO, config: dict[str, Any], *, progress: bool = True) ->
     model.train()
     start, cpu_start = time.perf_counter(), time.process_time()
     bar = _progress(steps, "DINO" if config["centring"] else "DINO without centring", progress)
-    size = config["vit"]["image_size"]
     for step, index in enumerate(_batches(len(images), config["batch_size"], steps, config["seed"])):
-        x = images[index]
-        crops = [augment_batch(x, size, tuple(config["global_scale"]), gen) for _ in range(2)]
-        crops += [augment_batch(x, config["local_size"], tuple(config["local_scale"]), gen)
-                  for _ in range(config["n_local"])]
+        crops = dino_views(images[index], config, gen)
         teacher = [model.teacher_out(c) for c in crops[:2]]
         student = [model.student_out(c) for c in crops]
         center = model.center if config["centring"] else None

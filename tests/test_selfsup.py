@@ -18,6 +18,7 @@ from cvcourse_utils.selfsup import (
     colour_jitter,
     dino_config,
     dino_loss,
+    dino_views,
     load_dino,
     load_mae,
     load_simclr,
@@ -95,6 +96,33 @@ def test_vit_tokens_take_local_crops_and_match_the_vit_at_full_size():
     assert torch.allclose(vit_tokens(model.vit, x), model.vit.tokens(x), atol=1e-5)
     assert vit_tokens(model.vit, torch.rand(2, 3, 16, 16)).shape == (2, 17, 64)
     assert model.student_out(torch.rand(2, 3, 16, 16)).shape == (2, dino_config()["out_dim"])
+
+
+def test_dino_views_are_multi_crops_without_colour_change_by_default():
+    x = torch.rand(4, 3, 32, 32)
+    config = dino_config()
+    views = dino_views(x, config, torch.Generator().manual_seed(0))
+    assert [tuple(v.shape) for v in views] == [(4, 3, 32, 32)] * 2 + [(4, 3, 16, 16)] * config["n_local"]
+    flat = torch.rand(4, 3, 1, 1).expand(4, 3, 32, 32)  # one colour per image: any crop of it is that colour
+    kept = dino_views(flat, config, torch.Generator().manual_seed(0))
+    assert all(torch.allclose(v, flat[..., :v.shape[-2], :v.shape[-1]], atol=1e-5) for v in kept)
+    recoloured = dino_views(flat, {**config, "colour_jitter": True}, torch.Generator().manual_seed(0))[0]
+    assert not torch.allclose(recoloured, flat, atol=1e-2)
+
+
+def test_a_random_dinos_two_views_agree_only_without_the_colour_change():
+    """Why DINO's crops keep their colours here: with SimCLR's colour change a random ViT's outputs on two views
+    of one image are nearly unrelated, so the centred teacher targets carry no signal and the loss goes uniform."""
+    images = load_dataset("shapes", "train", n=128, difficulty="cluttered", as_numpy=True)[0]
+    images = torch.from_numpy(images)
+
+    def agreement(colour_jitter: bool) -> float:
+        config = {**dino_config(), "colour_jitter": colour_jitter}
+        model = build_dino(config)
+        a, b = (model.teacher_out(v) for v in dino_views(images, config, torch.Generator().manual_seed(0))[:2])
+        return F.cosine_similarity(a - a.mean(0), b - b.mean(0), dim=0).mean().item()
+
+    assert agreement(False) > 0.6 > 0.3 > agreement(True)
 
 
 def test_random_masking_and_the_masked_patch_loss():
