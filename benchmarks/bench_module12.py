@@ -61,7 +61,8 @@ def main() -> int:
 
     iou, random_iou = r["dino_attention_iou"], r["random_vit_attention_iou"]
     bar("DINO ViT: class-token attention foreground IoU", iou, iou >= IOU_BAR, f">= {IOU_BAR}",
-        f"random ViT {random_iou:.3f}; last layer, mean over heads, 60 % of the mass")
+        f"random ViT {random_iou:.3f}, a fixed blob in the middle {r.get('centre_prior_attention_iou', float('nan')):.3f}; "
+        "last layer, mean over heads, 60 % of the mass")
     record(NAME, "DINO ViT: linear probe / k-NN test accuracy",
            f"{r['dino_probe_accuracy']:.4f} / {r['dino_knn_accuracy']:.4f}",
            f"random ViT probe {r['random_vit_probe_accuracy']:.3f}; {int(r['dino_steps'])} steps")
