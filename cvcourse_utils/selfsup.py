@@ -396,7 +396,7 @@ def dino_config() -> dict[str, Any]:
 
 def collapsed_dino_config() -> dict[str, Any]:
     """DINO as :func:`dino_config` but without centring and for fewer steps: the run that collapses."""
-    return {**dino_config(), "centring": False, "steps": per_mode(full=60, fast=10)}
+    return {**dino_config(), "centring": False, "steps": per_mode(full=200, fast=10)}
 
 
 def dino_views(images: torch.Tensor, config: dict[str, Any],
