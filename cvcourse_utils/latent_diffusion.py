@@ -3,19 +3,19 @@
 Two parts::
 
     text encoder   module 06's toy CLIP text encoder, frozen: tokens (N, 12) -> features (N, 12, 64) + mask
-    denoiser       TextUNet(patch=4, head=16): images (N, 3, 32, 32) in [-1, 1], folded into 4 x 4 patches (48 channels
-                   at 8 x 8), U-Net at 8 x 8, 4 x 4 and 2 x 2, then a small full-resolution head that sees x_t's pixels
-                   again; predicts the clean image x0 from x_t, t and the text
+    denoiser       TextUNet(patch=4): images (N, 3, 32, 32) in [-1, 1], folded into 4 x 4 patches (48 channels at
+                   8 x 8), U-Net at 8 x 8, 4 x 4 and 2 x 2; predicts the clean image x0 from x_t, t and the text
 
 Why pixels: the course's first model ran on the 16 x 16 x 4 latents of a small autoencoder (:class:`ShapesAutoencoder`,
 kept here for that comparison) and drew the prompted shape in only about a third of its samples: the shape judge reads
 outlines, and the autoencoder's blur cost it most of them. At 32 x 32 patches make pixel space cheap enough (as in DiT).
 Why x0: with 4 x 4 patches each position carries 48 numbers of noise, as many as the first level's channels; a noise
-predictor cannot pass them through, while the clean image is smooth. Why the head: without it the U-Net redraws every
-4 x 4 patch from 8 x 8 features, and even from nearly clean inputs (t = 10 of 200) the shape judge read the prompted
-shape in only 0.83 of its x0 estimates (0.99 of the real images); a residual block at 32 x 32 on (x_t, the U-Net's x0)
-can keep the edges that x_t still shows. :class:`NoiseFromX0` gives the samplers the noise
-estimate they expect, eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), and DDIM turns it back into exactly x0.
+predictor cannot pass them through, while the clean image is smooth. The U-Net redraws every 4 x 4 patch from 8 x 8
+features, and even from nearly clean real inputs (t = 10 of 200) the shape judge reads the shape in only 0.83 of its x0
+estimates (0.99 of the images themselves). ``TextUNet(head=16)`` adds a residual block at 32 x 32 on (x_t, x0) that fixes
+that end (0.98), but it is not in the course's config: in full mode its samples' shape fell from 0.36 to 0.27
+(``benchmarks/RESULTS.md``, 2026-12-06): the shape is lost where the layout is drawn, at high noise.
+:class:`NoiseFromX0` gives the samplers the noise estimate they expect, eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), and DDIM turns it back into exactly x0.
 
 Text: attention pooling (a learned query over the tokens) -> FiLM (scale and shift after the GroupNorm) in every block,
 and cross-attention to the tokens after every block; a learned null token stands for "no text". Training drops 10% of
@@ -156,9 +156,9 @@ class TextUNet(nn.Module):
     needs) and the pooled vector joins the time embedding, which scales and shifts every :class:`FiLMResBlock`; and every
     block's feature map cross-attends to the tokens (:class:`CrossAttention`), so each position can look up the word it
     needs. A learned "null" token is always present, so a text with no real token (the "no text" of guidance) attends to it.
-    With ``head`` > 0 a :class:`FiLMResBlock` of ``head`` channels at full resolution reads (x_t, the U-Net's x0) and adds a
-    correction to x0 (its last conv starts at zero, so training starts from the plain U-Net): the patches' U-Net cannot copy
-    the sharp outlines that a nearly clean x_t still shows.
+    With ``head`` > 0 (default 0: off) a :class:`FiLMResBlock` of ``head`` channels at full resolution reads (x_t, the
+    U-Net's x0) and adds a correction to x0 (its last conv starts at zero, so training starts from the plain U-Net): it
+    keeps the sharp outlines that a nearly clean x_t still shows, which the patches' U-Net loses.
     forward(x (N, C, H, W), t (N,), labels=None, context (N, L, context_dim), context_mask (N, L) True at real tokens)
     -> x0 estimate (N, C, H, W).
     """
@@ -325,7 +325,6 @@ def text_to_image_config() -> dict:
     from cvcourse_utils.clip import toy_clip_config
 
     return {"n_train": per_mode(full=10000, fast=384), "pairs": "all", "keep": 0.6, "keep_color": 0.9, "patch": 4,
-            "head": per_mode(full=16, fast=8),
             "timesteps": per_mode(full=200, fast=20), "width": per_mode(full=48, fast=16),
             "steps": per_mode(full=3000, fast=24), "batch_size": per_mode(full=64, fast=32), "lr": 2e-3,
             "p_uncond": 0.1, "min_snr": 5.0, "ema_decay": 0.995, "seed": 0, "clip": toy_clip_config()}
