@@ -56,6 +56,15 @@ def test_every_lecture_carries_its_slide_metadata(path):
     assert kinds[0] == "slide" and kinds.count("slide") >= 4, kinds
 
 
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
+def test_every_lectures_widgets_show_their_figure_and_nothing_under_it(path):
+    """``interact`` prints what its function returns under the figure (a tensor, a dict, the figure again), in the
+    lecture and on its deck: each lecture hands it ``plots.widget_view(fn)``, which returns None."""
+    sources = [cell_source(c) for c in read_notebook(path)["cells"] if c["cell_type"] == "code"]
+    handed = [m.group(1) for s in sources for m in re.finditer(r"\binteract(?:ive)?\(\s*([\w.]+)", s)]
+    assert all(name == "widget_view" for name in handed), f"{path.name}: wrap in widget_view: {handed}"
+
+
 def test_a_deck_is_arranged_for_the_room():
     nb = deck_notebook({"cells": [
         markdown("# 99 · A title\n\nWhat it is about."),
