@@ -32,6 +32,11 @@ def figure(text="<Figure size 640x480 with 1 Axes>"):
     return {"output_type": "display_data", "data": {"image/png": PNG, "text/plain": text}, "metadata": {}}
 
 
+def widget(text):
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "0", "version_major": 2}, "text/plain": text}}
+
+
 def code(source, *outputs):
     return {"cell_type": "code", "metadata": {}, "source": source, "outputs": list(outputs), "execution_count": 1}
 
@@ -78,6 +83,8 @@ def test_a_deck_is_arranged_for_the_room():
         code("\n".join(f"x{i} = {i}" for i in range(FOLD_LINES + 3)),
              {"output_type": "stream", "name": "stdout", "text": "training 'tiny' (cached for next time in /root/.cache/cvcourse/models/tiny.pt)\n"},
              {"output_type": "stream", "name": "stderr", "text": "100%|##########| 10/10\n"}),
+        code("sample(300)", widget("sampling 300 images:   0%|          | 0/20 [00:00<?, ?step/s]"), figure()),
+        code("interact(widget_view(draw))", figure(), widget("interactive(children=(IntSlider(value=3), Output()))")),
     ]})
     kinds = [c["metadata"]["slideshow"]["slide_type"] for c in nb["cells"]]
     assert kinds[1] == "skip", "the set-up cell is not on a slide"
@@ -89,6 +96,9 @@ def test_a_deck_is_arranged_for_the_room():
     shown = nb["cells"][6]["outputs"]
     assert len(shown) == 1 and "/.cache/cvcourse" not in shown[0]["text"] and "the course cache" in shown[0]["text"], shown
     assert nb["cells"][6]["metadata"]["deck_fold"] and "deck_fold" not in nb["cells"][3]["metadata"]
+    # tqdm.auto's bar in a kernel is a widget: dropped like the bars on stderr, not called an interactive widget
+    assert [sorted(o["data"]) for o in nb["cells"][7]["outputs"]] == [["image/png", "text/plain"]]
+    assert "interactive widget" in nb["cells"][8]["outputs"][1]["data"]["text/html"], "a real widget keeps its note"
 
 
 @needs_assets
