@@ -220,7 +220,7 @@ def deck_title(nb: dict, fallback: str) -> str:
 
 
 def build_deck(root: str | Path, number: str | int, out: str | Path | None = None, *, execute: bool = True,
-               timeout: float = 300) -> Path:
+               timeout: float = 1800) -> Path:
     """Run lecture ``number`` (in the mode this process is in: fast mode if ``CVCOURSE_FAST=1``) and write its deck.
 
     timeout: seconds per cell. Returns the HTML file, by default ``slides/NN_<topic>.html`` in the course folder.

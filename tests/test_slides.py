@@ -193,3 +193,22 @@ def test_a_slow_cell_stops_at_the_timeout_and_says_to_prepare_the_models(tmp_pat
     err = capsys.readouterr().err
     assert "did not finish within 2 s" in err and "cvcourse prepare 97" in err and "--timeout" in err, err
     assert not (tmp_path / "deck").exists()
+
+
+def test_a_lecture_whose_models_are_not_cached_is_not_run_and_says_to_prepare(tmp_path, capsys, monkeypatch):
+    """Running it would train them inside the deck's run (many minutes, then the timeout): say what to do instead."""
+    from cvcourse_utils import prepare
+
+    class Missing:
+        def cached(self):
+            return False
+
+    monkeypatch.setitem(prepare.MODULES, "96", ("a_model",))
+    monkeypatch.setitem(prepare.MODELS, "a_model", Missing())
+    lecture_file(tmp_path, "96_needs_a_model.ipynb", [markdown("# 96 · Needs a model"), code("x = 1")])
+    assert cli.main(["slides", "96", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 1
+    err = capsys.readouterr().err
+    assert "not cached yet (a_model)" in err and "cvcourse prepare 96" in err, err
+    assert not (tmp_path / "deck").exists()
+    monkeypatch.setattr(Missing, "cached", lambda self: True)  # once prepared, the deck is built
+    assert cli.main(["slides", "96", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 0
