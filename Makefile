@@ -21,7 +21,7 @@ lab: setup
 # Two test workers on two cores: one thread each (more threads per worker make small models crawl).
 # tests/browser/ drives the system Chromium and is skipped, saying why, where there is none.
 test: setup
-	CVCOURSE_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider
+	CVCOURSE_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env -p no:cacheprovider --durations=30
 
 setup: $(STAMP)
 

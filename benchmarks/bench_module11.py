@@ -112,8 +112,9 @@ def text_to_image_figures(bar) -> None:
     minutes, cpu_minutes = (time.perf_counter() - began) / 60, (time.process_time() - cpu_began) / 60
     device = "cuda" if on_cuda() else "cpu"
     threads = torch.get_num_threads()
+    head = f", full-resolution head {config['head']}" if config.get("head") else ""
     record(NAME, f"text-to-image: training time ({device}, {threads} thread{'s' if threads > 1 else ''}; pixel-space TextUNet "
-           f"(patch {config['patch']}, width {config['width']}), {config['steps']:,} steps of {config['batch_size']})",
+           f"(patch {config['patch']}, width {config['width']}{head}), {config['steps']:,} steps of {config['batch_size']})",
            "loaded from the cache" if cached else f"{minutes:.1f} min (CPU time {cpu_minutes:.1f} min)",
            f"target <= {TEXT_TIME_TARGET_MIN:g} min on 2 idle cores"
            f"{'' if cached else (' -> met' if minutes <= TEXT_TIME_TARGET_MIN else ' -> missed in wall time')}; "

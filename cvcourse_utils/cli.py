@@ -152,6 +152,14 @@ def slides(args: argparse.Namespace) -> int:
         print("error: give a lecture number (cvcourse slides 04), or --tag", file=sys.stderr)
         return 2
     number = f"{int(args.number):02d}" if str(args.number).isdigit() else args.number
+    if not args.no_execute:
+        from cvcourse_utils.prepare import MODELS, MODULES
+
+        missing = [name for name in MODULES.get(number, ()) if not MODELS[name].cached()]
+        if missing:  # the run would train them, for many minutes, and likely stop at the timeout
+            print(f"error: lecture {number} loads models that are not cached yet ({', '.join(missing)}), so no deck was "
+                  f"written\nhint: {PREPARE_HINT.format(number=number)}", file=sys.stderr)
+            return 1
     try:
         path = build_deck(args.root, number, args.out, execute=not args.no_execute, timeout=args.timeout)
     except (FileNotFoundError, ValueError) as err:  # no such lecture, or MathJax / reveal.js not installed
@@ -307,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="file or folder (default: slides/NN_<topic>.html)")
     p.add_argument("--no-execute", action="store_true", help="use the notebook as it is, without running it")
     p.add_argument("--tag", action="store_true", help="write the slide metadata into every lecture")
-    p.add_argument("--timeout", type=float, default=300, help="seconds each cell may run (default 300)")
+    p.add_argument("--timeout", type=float, default=1800,
+                   help="seconds each cell may run (default 1800: lecture 11 samples for minutes on a 2-core CPU)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")
     p.set_defaults(func=slides)
 

@@ -10,8 +10,12 @@ Why pixels: the course's first model ran on the 16 x 16 x 4 latents of a small a
 kept here for that comparison) and drew the prompted shape in only about a third of its samples: the shape judge reads
 outlines, and the autoencoder's blur cost it most of them. At 32 x 32 patches make pixel space cheap enough (as in DiT).
 Why x0: with 4 x 4 patches each position carries 48 numbers of noise, as many as the first level's channels; a noise
-predictor cannot pass them through, while the clean image is smooth. :class:`NoiseFromX0` gives the samplers the noise
-estimate they expect, eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), and DDIM turns it back into exactly x0.
+predictor cannot pass them through, while the clean image is smooth. The U-Net redraws every 4 x 4 patch from 8 x 8
+features, and even from nearly clean real inputs (t = 10 of 200) the shape judge reads the shape in only 0.83 of its x0
+estimates (0.99 of the images themselves). ``TextUNet(head=16)`` adds a residual block at 32 x 32 on (x_t, x0) that fixes
+that end (0.98), but it is not in the course's config: in full mode its samples' shape fell from 0.36 to 0.27
+(``benchmarks/RESULTS.md``, 2026-12-06): the shape is lost where the layout is drawn, at high noise.
+:class:`NoiseFromX0` gives the samplers the noise estimate they expect, eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), and DDIM turns it back into exactly x0.
 
 Text: attention pooling (a learned query over the tokens) -> FiLM (scale and shift after the GroupNorm) in every block,
 and cross-attention to the tokens after every block; a learned null token stands for "no text". Training drops 10% of
@@ -146,16 +150,20 @@ class TextUNet(nn.Module):
             down -> middle block (2w) @H/4p                                            |             |
           up + concat -> block (2w) @H/2p  <-------------------------------------------+             |
         up + concat -> block (w) @H/p  <--------------------------------------------------------------+ -> conv_out, pixel_shuffle
+        (head > 0:)  x0 + conv_out(block (head) @H on concat(x_t, x0))
 
     Text enters twice: a learned query attends over the token states (attention pooling; "a red star" weighs "star" as it
     needs) and the pooled vector joins the time embedding, which scales and shifts every :class:`FiLMResBlock`; and every
     block's feature map cross-attends to the tokens (:class:`CrossAttention`), so each position can look up the word it
     needs. A learned "null" token is always present, so a text with no real token (the "no text" of guidance) attends to it.
+    With ``head`` > 0 (default 0: off) a :class:`FiLMResBlock` of ``head`` channels at full resolution reads (x_t, the
+    U-Net's x0) and adds a correction to x0 (its last conv starts at zero, so training starts from the plain U-Net): it
+    keeps the sharp outlines that a nearly clean x_t still shows, which the patches' U-Net loses.
     forward(x (N, C, H, W), t (N,), labels=None, context (N, L, context_dim), context_mask (N, L) True at real tokens)
     -> x0 estimate (N, C, H, W).
     """
 
-    def __init__(self, in_channels: int = 3, width: int = 48, context_dim: int = 64, patch: int = 4) -> None:
+    def __init__(self, in_channels: int = 3, width: int = 48, context_dim: int = 64, patch: int = 4, head: int = 0) -> None:
         super().__init__()
         self.in_channels, self.width, self.patch = in_channels, width, patch
         emb = 4 * width
@@ -178,6 +186,12 @@ class TextUNet(nn.Module):
                                     (("block1", width), ("block2", 2 * width), ("mid", 2 * width),
                                      ("block3", 2 * width), ("block4", width))})
         self.norm_out, self.conv_out = _norm(width), nn.Conv2d(width, in_channels * patch ** 2, 3, padding=1)
+        self.head = None
+        if head:
+            self.head = FiLMResBlock(2 * in_channels, head, emb)
+            self.head_norm, self.head_out = _norm(head), nn.Conv2d(head, in_channels, 3, padding=1)
+            nn.init.zeros_(self.head_out.weight)
+            nn.init.zeros_(self.head_out.bias)
 
     def text(self, n: int, context: torch.Tensor | None, context_mask: torch.Tensor | None,
              device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,7 +223,11 @@ class TextUNet(nn.Module):
         h = block("mid", self.down2(h2))
         h = block("block3", torch.cat([self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest")), h2], 1))
         h = block("block4", torch.cat([self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")), h1], 1))
-        return F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(h))), self.patch)
+        coarse = F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(h))), self.patch)
+        if self.head is None:
+            return coarse
+        r = self.head(torch.cat([x, coarse], 1), emb)
+        return coarse + self.head_out(F.silu(self.head_norm(r)))
 
 
 class NoiseFromX0(nn.Module):
@@ -240,7 +258,8 @@ class TextToImage(nn.Module):
         from cvcourse_utils.clip import build_toy_clip
 
         self.text_encoder = build_toy_clip(config["clip"]).text_encoder.requires_grad_(False)
-        self.unet = TextUNet(3, width=config["width"], context_dim=self.text_encoder.width, patch=config["patch"])
+        self.unet = TextUNet(3, width=config["width"], context_dim=self.text_encoder.width, patch=config["patch"],
+                             head=config.get("head", 0))
         self.register_buffer("alphas_cumprod", make_schedule(config["timesteps"])["alphas_cumprod"])
         self.image_shape = (3, 32, 32)
 

@@ -98,10 +98,27 @@ def protect_at_names(text: str) -> str:
     return AT_NAME.sub(lambda m: f"`{m.group(0)}`", text)
 
 
+def repeated_paragraphs(cells: list[dict]) -> list[tuple[int, str]]:
+    """(cell index, first words) of every markdown paragraph (40+ characters) already written earlier in the notebook."""
+    seen: set[str] = set()
+    repeats = []
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "markdown":
+            continue
+        for paragraph in re.split(r"\n\s*\n", cell_source(cell)):
+            text = " ".join(paragraph.split())
+            if len(text) >= 40 and text in seen:
+                repeats.append((i, text[:60]))
+            seen.add(text)
+    return repeats
+
+
 def lint_template(nb: dict, file: str) -> list[Problem]:
     """The template's title cell and sections (every lecture, solution and lab)."""
     problems = []
     cells = nb.get("cells", [])
+    for i, start in repeated_paragraphs(cells):
+        problems.append(Problem(file, i, f"this paragraph is written twice in the notebook: {start!r}..."))
     for i, cell in enumerate(cells):
         found = bare_at_names(cell_source(cell)) if cell.get("cell_type") == "markdown" else []
         if found:

@@ -59,6 +59,9 @@ def tag_lectures(root: str | Path = ".") -> list[Path]:
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 CACHE_PATH = re.compile(r"""(?:(?<=[\s'"(])|^)[~/][^\s'"()]*\.cache/cvcourse[^\s'"()]*""", re.M)
+# tqdm's bar in a notebook is a widget whose text is the bar: "sampling 300 images:  40%|####  | 8/20 [00:03<00:04, ...]",
+# or without a total "12it [00:03, 4.01it/s]"
+TQDM_BAR = re.compile(r"\d+%\|.*\| *\S+/\S+ \[|^[^|\n]*\d+\S* \[\d+:\d\d, ")
 MATPLOTLIB_REPR = re.compile(r"^(<(Figure|matplotlib\.|Axes)|\[<matplotlib\.|Text\(|<Axes)")
 FOLD_LINES = 12     # longer code folds away under a click, so the figure it draws stays on screen
 SLIDE_LINES = 16    # about this many lines of text fit above a figure on a slide
@@ -94,8 +97,9 @@ def hide_cache_paths(text: str) -> str:
 def _clean_output(output: dict) -> dict | None:
     """The output as a slide (or the website) shows it, or None to drop it (stderr, matplotlib's return values).
 
-    Widgets become a note under the figure they drew, cache paths "the course cache", a long displayed value (a
-    tensor a widget's function returned) its first lines, and an HTML output loses its ``<script>`` and ``<link>``.
+    Progress bars are dropped (on stderr, or tqdm's notebook widget), other widgets become a note under the figure
+    they drew, cache paths "the course cache", a long displayed value (a tensor a widget's function returned) its
+    first lines, and an HTML output loses its ``<script>`` and ``<link>``.
     """
     kind = output.get("output_type")
     if kind == "stream":
@@ -105,6 +109,8 @@ def _clean_output(output: dict) -> dict | None:
     if kind not in ("display_data", "execute_result"):
         return output
     data = dict(output.get("data", {}))
+    if WIDGET in data and TQDM_BAR.search(_text(data.get("text/plain", ""))):
+        return None  # a progress bar (tqdm.auto in a kernel): the lecture shows it, the deck need not
     if WIDGET in data:  # the figure the widget drew is captured in the cell's outputs: say what this is
         note = "an interactive widget: its first drawing is shown; open the notebook to use it"
         return {"output_type": "display_data", "metadata": {}, "data": {"text/html": f'<p class="deck-note">[{note}]</p>'}}
@@ -214,7 +220,7 @@ def deck_title(nb: dict, fallback: str) -> str:
 
 
 def build_deck(root: str | Path, number: str | int, out: str | Path | None = None, *, execute: bool = True,
-               timeout: float = 300) -> Path:
+               timeout: float = 1800) -> Path:
     """Run lecture ``number`` (in the mode this process is in: fast mode if ``CVCOURSE_FAST=1``) and write its deck.
 
     timeout: seconds per cell. Returns the HTML file, by default ``slides/NN_<topic>.html`` in the course folder.

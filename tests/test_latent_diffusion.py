@@ -86,6 +86,20 @@ def test_text_unet_reads_the_text_and_the_null_token():
         net(torch.randn(1, 3, 24, 24), torch.tensor([0]))
 
 
+def test_text_unet_full_resolution_head_starts_as_the_plain_unet():
+    torch.manual_seed(0)
+    plain = L.TextUNet(3, width=16, context_dim=8, patch=4).eval()
+    headed = L.TextUNet(3, width=16, context_dim=8, patch=4, head=8).eval()
+    missing, unexpected = headed.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("head") for k in missing)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([3, 150])
+    with torch.no_grad():
+        assert torch.allclose(headed(x, t), plain(x, t), atol=1e-6), "a zero last conv adds nothing at the start"
+    (headed(x, t) - x).square().mean().backward()
+    assert headed.head_out.weight.grad.abs().sum() > 0, "the head learns"
+    assert plain.head is None
+
+
 def test_noise_from_x0_round_trips_through_ddim():
     from cvcourse_utils.diffusion import ddim_step, make_schedule, q_sample
 

@@ -208,3 +208,14 @@ def test_a_bare_name_at_number_in_markdown_would_become_a_mailto_link(course):
     assert not [p for p in problems_of(course) if "mailto" in p]
     assert bare_at_names("**Recall@k** is") == ["Recall@k"] and bare_at_names("a@b, 2 @ 3, x @y") == ["a@b"]
     assert protect_at_names("case mAP@0.5, **recall@1**.") == "case `mAP@0.5`, **`recall@1`**."
+
+
+def test_a_paragraph_written_twice_is_reported():
+    from cvcourse_utils.lint import repeated_paragraphs
+
+    text = "**In this lab.** Every task is checked on small inputs in float64."
+    cells = [{"cell_type": "markdown", "source": f"# 12 · Title\n\n{text}\n\n{text}"},
+             {"cell_type": "code", "source": text},
+             {"cell_type": "markdown", "source": f"{text}\n\nShort line.\n\nShort line."}]
+    assert repeated_paragraphs(cells) == [(0, text[:60]), (2, text[:60])]
+    assert repeated_paragraphs(cells[:1][:0]) == [] and repeated_paragraphs([cells[1]]) == []

@@ -30,6 +30,9 @@ from cvcourse_utils.selfsup import (
     random_masking,
     random_resized_crop,
     shapes_with_masks,
+    simclr_config,
+    simclr_view,
+    SimCLR,
     train_supervised,
     vit_tokens,
 )
@@ -67,6 +70,23 @@ def test_augmentations_change_each_image_differently_and_keep_the_range():
     assert not torch.allclose(same[0], same[1]), "each image gets its own random view"
     grey = colour_jitter(x, strength=0.0, p_grey=1.0, generator=gen)
     assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+
+
+def test_simclr_view_follows_the_config_and_the_head_can_batch_normalise():
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(8, 3, 1, 1, generator=gen) * 0.8 + 0.1 * torch.rand(8, 3, 32, 32, generator=gen)).clamp(0, 1)
+    config = {**simclr_config(), "crop_scale": [1.0, 1.0], "colour_strength": 0.0, "grey": 0.0}
+    view = simclr_view(x, config, torch.Generator().manual_seed(0))
+    # (nearly) full-area crops, no brightness, contrast or saturation change: only the channels are shuffled, so
+    # each view keeps its own image's mean brightness
+    assert view.shape == x.shape and view.min() >= 0 and view.max() <= 1
+    assert torch.allclose(view.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=0.05)
+    grey = simclr_view(x, {**config, "grey": 1.0}, torch.Generator().manual_seed(0))
+    assert torch.allclose(grey[:, 0], grey[:, 1])
+    with_bn, without = SimCLR(width=4, projection_bn=True), SimCLR(width=4)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in with_bn.projector)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in without.projector)
+    assert with_bn(x).shape == (8, 64) and with_bn.encode(x).shape == (8, 16)
 
 
 def test_dino_loss_centring_and_teacher_update():

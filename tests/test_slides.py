@@ -32,6 +32,11 @@ def figure(text="<Figure size 640x480 with 1 Axes>"):
     return {"output_type": "display_data", "data": {"image/png": PNG, "text/plain": text}, "metadata": {}}
 
 
+def widget(text):
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "0", "version_major": 2}, "text/plain": text}}
+
+
 def code(source, *outputs):
     return {"cell_type": "code", "metadata": {}, "source": source, "outputs": list(outputs), "execution_count": 1}
 
@@ -56,6 +61,15 @@ def test_every_lecture_carries_its_slide_metadata(path):
     assert kinds[0] == "slide" and kinds.count("slide") >= 4, kinds
 
 
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
+def test_every_lectures_widgets_show_their_figure_and_nothing_under_it(path):
+    """``interact`` prints what its function returns under the figure (a tensor, a dict, the figure again), in the
+    lecture and on its deck: each lecture hands it ``plots.widget_view(fn)``, which returns None."""
+    sources = [cell_source(c) for c in read_notebook(path)["cells"] if c["cell_type"] == "code"]
+    handed = [m.group(1) for s in sources for m in re.finditer(r"\binteract(?:ive)?\(\s*([\w.]+)", s)]
+    assert all(name == "widget_view" for name in handed), f"{path.name}: wrap in widget_view: {handed}"
+
+
 def test_a_deck_is_arranged_for_the_room():
     nb = deck_notebook({"cells": [
         markdown("# 99 · A title\n\nWhat it is about."),
@@ -69,6 +83,8 @@ def test_a_deck_is_arranged_for_the_room():
         code("\n".join(f"x{i} = {i}" for i in range(FOLD_LINES + 3)),
              {"output_type": "stream", "name": "stdout", "text": "training 'tiny' (cached for next time in /root/.cache/cvcourse/models/tiny.pt)\n"},
              {"output_type": "stream", "name": "stderr", "text": "100%|##########| 10/10\n"}),
+        code("sample(300)", widget("sampling 300 images:   0%|          | 0/20 [00:00<?, ?step/s]"), figure()),
+        code("interact(widget_view(draw))", figure(), widget("interactive(children=(IntSlider(value=3), Output()))")),
     ]})
     kinds = [c["metadata"]["slideshow"]["slide_type"] for c in nb["cells"]]
     assert kinds[1] == "skip", "the set-up cell is not on a slide"
@@ -80,6 +96,9 @@ def test_a_deck_is_arranged_for_the_room():
     shown = nb["cells"][6]["outputs"]
     assert len(shown) == 1 and "/.cache/cvcourse" not in shown[0]["text"] and "the course cache" in shown[0]["text"], shown
     assert nb["cells"][6]["metadata"]["deck_fold"] and "deck_fold" not in nb["cells"][3]["metadata"]
+    # tqdm.auto's bar in a kernel is a widget: dropped like the bars on stderr, not called an interactive widget
+    assert [sorted(o["data"]) for o in nb["cells"][7]["outputs"]] == [["image/png", "text/plain"]]
+    assert "interactive widget" in nb["cells"][8]["outputs"][1]["data"]["text/html"], "a real widget keeps its note"
 
 
 @needs_assets
@@ -174,3 +193,22 @@ def test_a_slow_cell_stops_at_the_timeout_and_says_to_prepare_the_models(tmp_pat
     err = capsys.readouterr().err
     assert "did not finish within 2 s" in err and "cvcourse prepare 97" in err and "--timeout" in err, err
     assert not (tmp_path / "deck").exists()
+
+
+def test_a_lecture_whose_models_are_not_cached_is_not_run_and_says_to_prepare(tmp_path, capsys, monkeypatch):
+    """Running it would train them inside the deck's run (many minutes, then the timeout): say what to do instead."""
+    from cvcourse_utils import prepare
+
+    class Missing:
+        def cached(self):
+            return False
+
+    monkeypatch.setitem(prepare.MODULES, "96", ("a_model",))
+    monkeypatch.setitem(prepare.MODELS, "a_model", Missing())
+    lecture_file(tmp_path, "96_needs_a_model.ipynb", [markdown("# 96 · Needs a model"), code("x = 1")])
+    assert cli.main(["slides", "96", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 1
+    err = capsys.readouterr().err
+    assert "not cached yet (a_model)" in err and "cvcourse prepare 96" in err, err
+    assert not (tmp_path / "deck").exists()
+    monkeypatch.setattr(Missing, "cached", lambda self: True)  # once prepared, the deck is built
+    assert cli.main(["slides", "96", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 0
