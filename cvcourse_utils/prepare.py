@@ -112,8 +112,12 @@ class LectureModels:
 
 
 def _library_model(name: str, what: str, minutes: float, module: str, build: str, train: str, config: str,
-                   load: str) -> CachedModel:
-    """A CachedModel whose functions are looked up in ``cvcourse_utils.<module>`` only when used."""
+                   load: str, *, cached_as: str | None = None) -> CachedModel:
+    """A CachedModel whose functions are looked up in ``cvcourse_utils.<module>`` only when used.
+
+    ``cached_as``: the name ``get_or_train`` files the model under, for a second configuration of a model
+    (its ``load`` is then called with that ``config``).
+    """
     import importlib
 
     def attr(attribute: str):
@@ -122,9 +126,12 @@ def _library_model(name: str, what: str, minutes: float, module: str, build: str
     def path() -> Path:
         from cvcourse_utils.pretrained import model_path
 
-        return model_path(name, attr(build), attr(train), attr(config)())
+        return model_path(cached_as or name, attr(build), attr(train), attr(config)())
 
-    return CachedModel(name, what, lambda: attr(load)(), path, minutes)
+    def load_it():
+        return attr(load)(attr(config)()) if cached_as else attr(load)()
+
+    return CachedModel(name, what, load_it, path, minutes)
 
 
 # Full-mode training minutes on a 2-core CPU, one torch thread (as `cvcourse prepare` trains). Measured 2026-12-06 on
@@ -163,6 +170,8 @@ MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in
                    "selfsup", "build_simclr", "train_simclr", "simclr_config", "load_simclr"),
     _library_model("dino_shapes", "the DINO ViT (self-supervised, shapes)", 6.8,
                    "selfsup", "build_dino", "train_dino", "dino_config", "load_dino"),
+    _library_model("dino_shapes_without_centring", "DINO without centring (lecture 12's collapsed run)", 2.8,
+                   "selfsup", "build_dino", "train_dino", "collapsed_dino_config", "load_dino", cached_as="dino_shapes"),
     _library_model("mae_shapes", "the masked autoencoder (self-supervised, shapes)", 1.4,
                    "selfsup", "build_mae", "train_mae", "mae_config", "load_mae"),
     LectureModels("lecture04", "lecture 04's SmallCNN (trained in the lecture)", "lectures/04_convolutional_networks.ipynb",
@@ -185,7 +194,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "10": ("judge_digits",),
     "11": ("judge_digits", "digits_diffusion", "toy_clip", "shapes_text_to_image", "course_backbone_resnet14_shapes",
            "captions_shape_judge"),
-    "12": ("simclr_shapes", "dino_shapes", "mae_shapes"),
+    "12": ("simclr_shapes", "dino_shapes", "dino_shapes_without_centring", "mae_shapes"),
 }
 
 

@@ -71,7 +71,8 @@ def test_the_registry_names_every_model_the_notebooks_load():
                "load_tiny_vit(": "tiny_vit", "load_judge(": "judge_digits", "judge_fid(": "judge_digits",
                "load_digits_diffusion(": "digits_diffusion", "load_text_to_image(": "shapes_text_to_image",
                "evaluate_text_to_image(": "captions_shape_judge", "load_simclr(": "simclr_shapes",
-               "load_dino(": "dino_shapes", "load_mae(": "mae_shapes", "get_or_train(": None}
+               "load_dino(": "dino_shapes", "load_dino(collapsed_dino_config()": "dino_shapes_without_centring",
+               "load_mae(": "mae_shapes", "get_or_train(": None}
     for module, names in P.MODULES.items():
         files = sorted(P.ROOT.glob(f"lectures/{module}_*.ipynb")) + sorted(P.ROOT.glob(f"solutions/lab{module}_*.ipynb"))
         code = "\n".join(cell_source(c) for f in files for c in read_notebook(f)["cells"] if c["cell_type"] == "code")
@@ -83,6 +84,9 @@ def test_the_registry_names_every_model_the_notebooks_load():
                 assert wanted in names, f"module {module} calls {call}...) but MODULES[{module!r}] lacks {wanted!r}"
         assert all(name in P.MODELS for name in names)
     assert P.expected_minutes("digits_diffusion") > 0 and P.expected_minutes("nothing") is None
+    # A second configuration of a model is its own entry, filed under the model's name in its own file.
+    centred, collapsed = P.MODELS["dino_shapes"].path(), P.MODELS["dino_shapes_without_centring"].path()
+    assert centred != collapsed and collapsed.name.startswith("dino_shapes-")
     assert P.modules_needing("judge_digits") == ["10", "11"]
 
 
