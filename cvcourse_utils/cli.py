@@ -152,7 +152,9 @@ def slides(args: argparse.Namespace) -> int:
         print("error: give a lecture number (cvcourse slides 04), or --tag", file=sys.stderr)
         return 2
     number = f"{int(args.number):02d}" if str(args.number).isdigit() else args.number
-    if not args.no_execute:
+    from cvcourse_utils.fast import fast_mode
+
+    if not args.no_execute and not fast_mode():  # fast mode trains its tiny models in seconds
         from cvcourse_utils.prepare import MODELS, MODULES
 
         missing = [name for name in MODULES.get(number, ()) if not MODELS[name].cached()]
@@ -325,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true",
                    help="run in full mode the lectures whose full-mode run is not cached (default: cached full-mode "
                         "outputs where there are some, fast mode otherwise)")
-    p.add_argument("--timeout", type=float, default=600, help="seconds each lecture cell may run (default 600)")
+    p.add_argument("--timeout", type=float, default=1800,
+                   help="seconds each lecture cell may run (default 1800: lecture 11 samples for minutes on a 2-core CPU)")
     p.add_argument("--clean", action="store_true", help="start from nothing: drop the execution cache and the build")
     p.add_argument("--build-dir", type=Path, help="where to build (default: site/_build; the pages go into its html/)")
     p.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: here)")

@@ -254,7 +254,7 @@ def missing_tools() -> str | None:
     return missing_assets()
 
 
-def build_site(root: str | Path = ".", *, full: bool = False, only: list[str] | None = None, timeout: float = 600,
+def build_site(root: str | Path = ".", *, full: bool = False, only: list[str] | None = None, timeout: float = 1800,
                clean: bool = False, build: str | Path | None = None) -> SiteBuild:
     """Build the website into ``<build>/html``, by default ``<root>/site/_build/html`` (see the module's docstring).
 

@@ -206,6 +206,9 @@ def test_a_lecture_whose_models_are_not_cached_is_not_run_and_says_to_prepare(tm
     monkeypatch.setitem(prepare.MODULES, "96", ("a_model",))
     monkeypatch.setitem(prepare.MODELS, "a_model", Missing())
     lecture_file(tmp_path, "96_needs_a_model.ipynb", [markdown("# 96 · Needs a model"), code("x = 1")])
+    # Fast mode trains its tiny models in seconds, so the deck is built; full mode refuses.
+    assert cli.main(["slides", "96", "--root", str(tmp_path), "--out", str(tmp_path / "fast-deck")]) == 0
+    monkeypatch.setenv("CVCOURSE_FAST", "0")
     assert cli.main(["slides", "96", "--root", str(tmp_path), "--out", str(tmp_path / "deck")]) == 1
     err = capsys.readouterr().err
     assert "not cached yet (a_model)" in err and "cvcourse prepare 96" in err, err
