@@ -16,10 +16,11 @@ Training goes through the course's ``fit`` (so bf16 ``autocast`` on CUDA) with
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from torch import nn
 __all__ = ["linear_beta_schedule", "cosine_beta_schedule", "alphas_cumprod_from_betas", "make_schedule",
            "q_sample", "snr", "timestep_embedding", "ResBlock", "TinyUNet", "EMA", "DenoisingObjective",
            "train_diffusion", "ddpm_step", "ddim_step", "cfg_guidance", "drop_labels", "sample_ddpm",
-           "sample_ddim", "ddim_timesteps", "to_unit", "from_unit", "digits_diffusion_config",
+           "sample_ddim", "ddim_timesteps", "sampling_progress", "to_unit", "from_unit", "digits_diffusion_config",
            "build_digits_diffusion", "train_digits_diffusion", "load_digits_diffusion"]
 
 
@@ -86,6 +87,24 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alphas_cump
 def snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:
     """The signal-to-noise ratio abar_t / (1 - abar_t), (T,)."""
     return alphas_cumprod / (1 - alphas_cumprod)
+
+
+@contextlib.contextmanager
+def sampling_progress(model: nn.Module, total: int, desc: str = "sampling") -> Iterator[object]:
+    """A tqdm bar that advances on every forward call of ``model`` inside the ``with`` block.
+
+    For a sampling loop written elsewhere (a student's): ``total`` is the number of model calls it will make
+    (steps, times 2 with classifier-free guidance). The bar (yielded) shows once the loop has run 3 s.
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="call", delay=3, leave=False)
+    hook = model.register_forward_hook(lambda *_: bar.update())
+    try:
+        yield bar
+    finally:
+        hook.remove()
+        bar.close()
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

@@ -221,3 +221,22 @@ def test_digits_config_uses_scale_shift_blocks():
     config = D.digits_diffusion_config()
     assert config["scale_shift"] is True
     assert D.build_digits_diffusion(config).block1.scale_shift
+
+
+def test_sampling_progress_counts_the_model_calls_of_a_loop_written_elsewhere():
+    from cvcourse_utils.diffusion import sampling_progress
+
+    model = torch.nn.Linear(2, 2)
+    with sampling_progress(model, total=5, desc="a student's sampler") as bar:
+        for _ in range(5):
+            model(torch.zeros(1, 2))
+        assert bar.n == 5
+    model(torch.zeros(1, 2))
+    assert bar.n == 5 and not model._forward_hooks  # the hook is gone after the block
+    calls = []
+    with pytest.raises(RuntimeError):  # also after an error inside it
+        with sampling_progress(model, total=3):
+            model.register_forward_hook(lambda *_: calls.append(1))
+            model(torch.zeros(1, 2))
+            raise RuntimeError("interrupted")
+    assert len(model._forward_hooks) == 1 and calls == [1]
