@@ -109,11 +109,13 @@ def grade_batch(lab, paths: list[Path], out: Path, *, jobs: int = 1, timeout: fl
                 progress(line)
 
         def record(i: int, g, label: str) -> None:
-            with lock:  # one writer at a time: the row, the feedback and the gradebook so far
+            with lock:  # one writer at a time: the feedback, the gradebook so far, then the row
                 grades[i] = g
-                gradebook.save_row(out, stems[i], g, keys[i])
                 gradebook.write_feedback(out, stems[i], lab, g)
                 gradebook.write_csv(out, lab, grades, stems)
+                # last: a saved row is what --resume keeps, so a batch killed between these writes
+                # grades that submission again rather than keeping a row that grades.csv lacks
+                gradebook.save_row(out, stems[i], g, keys[i])
             say(f"[{label}] {g.file}: {gradebook.number(g.score)}/{gradebook.number(g.max_score)} {g.status} ({g.seconds:.1f} s)")
 
         start = time.perf_counter()
