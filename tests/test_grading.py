@@ -375,7 +375,7 @@ def test_hostile_batch_gets_right_statuses_and_only_honest_points(tmp_path, bubb
     batch = lab01_hostile_batch(lab.reference, out)
     paths = [write(subs, name, nb) for name, (nb, _, _) in batch.items()]
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
-    code = cli.main(["grade", "lab01", *map(str, paths), "--out", str(out), "--jobs", "2", "--timeout", "40", "--root", str(ROOT)])
+    code = cli.main(["grade", "lab01", *map(str, paths), "--out", str(out), "--jobs", "2", "--timeout", "30", "--root", str(ROOT)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths} == before, "grading never modifies a submission"
@@ -530,7 +530,7 @@ def test_attacks_on_neighbours_change_no_other_grade(tmp_path, monkeypatch, mode
     batch = _fallback_attack_batch(lab.reference)
     paths = [write(subs, name, nb) for name, (nb, _) in batch.items()]
     before = {p: p.read_bytes() for p in paths}
-    assert cli.main(["grade", "lab01", *map(str, paths), "--out", str(out), "--jobs", "2", "--timeout", "60",
+    assert cli.main(["grade", "lab01", *map(str, paths), "--out", str(out), "--jobs", "2", "--timeout", "40",
                      "--root", str(ROOT)]) == 0
     assert {p: p.read_bytes() for p in paths} == before, "no submission file may change"
     rows = {r["file"]: r for r in read_csv(out)}
