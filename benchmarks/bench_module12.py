@@ -3,7 +3,7 @@
 Bars (figures from the ``results`` dict of ``lectures/12_self_supervised_learning.ipynb``; the pre-trained
 models come from ``cvcourse_utils.selfsup`` through ``get_or_train``, trained here if they are not in the cache):
 
-- SimCLR on the cluttered shapes without labels (SmallCNN encoder, width 16), then a linear probe on all 5,000
+- SimCLR on the cluttered shapes without labels (SmallCNN encoder, width 24), then a linear probe on all 5,000
   training labels: >= 0.85 test accuracy, and >= 0.30 above the same probe on the same encoder with random weights;
 - 25 labels per class: the SimCLR encoder + linear probe beats the same network trained from scratch on those
   125 images by >= 0.20 (the fine-tuned SimCLR encoder and the random-encoder probe are recorded beside them);
@@ -12,9 +12,11 @@ models come from ``cvcourse_utils.selfsup`` through ``get_or_train``, trained he
 - MAE (75 % of the patches hidden): masked-patch reconstruction error below the mean-of-the-visible-patches
   baseline; its linear-probe accuracy recorded;
 - a DINO run without centring is shown and detected as collapsed by ``probing.is_collapsed``, the centred run not;
-- each pre-training <= 10 min on 2 CPU cores. The models record their own training time when they are trained
-  (wall clock and process CPU time, user + sys, one thread); the bar is checked on the CPU time, because on the
-  shared development machine the wall clock counts the other jobs too; the wall time is recorded beside it.
+- each pre-training <= 10 min on 2 CPU cores, that is <= 20 CPU-minutes. The models record their own training time
+  when they are trained (wall clock and process CPU time, user + sys of all threads); the bar is checked on the CPU
+  time, because on the shared development machine the wall clock counts the other jobs too; the wall time is
+  recorded beside it. A one-thread run needs its CPU time in wall time; two threads use both cores (SimCLR's
+  width-24 encoder: 0.319 against 0.624 s per step on an idle machine, 2026-12-07).
 
 Run from the repository root:  .venv/bin/python -m benchmarks.bench_module12
 """
@@ -80,8 +82,9 @@ def main() -> int:
 
     for model in ("simclr", "dino", "mae"):
         cpu, wall = r[f"{model}_train_cpu_seconds"] / 60, r[f"{model}_train_wall_seconds"] / 60
-        bar(f"{model}: pre-training CPU time (user + sys)", cpu, cpu <= MINUTES_BAR, f"<= {MINUTES_BAR:g} min",
-            f"wall clock {wall:.1f} min on the shared machine, when the cached model was trained", fmt=".1f")
+        bar(f"{model}: pre-training CPU time (user + sys, all threads)", cpu, cpu <= 2 * MINUTES_BAR,
+            f"<= {2 * MINUTES_BAR:g} CPU-min ({MINUTES_BAR:g} min on 2 cores)",
+            f"wall clock {wall:.1f} min, when the cached model was trained", fmt=".1f")
     record(NAME, "rotation pretext task: test accuracy", f"{r['rotation_accuracy']:.4f}", "chance 0.25")
     return bars.finish("module 12")
 

@@ -140,8 +140,9 @@ def _library_model(name: str, what: str, minutes: float, module: str, build: str
 # blocks, 2,000 steps: 6.4 CPU-min) and the pixel-space text-to-image model (3,000 steps: 11.5 CPU-min) were measured
 # the same way by bench_module11 on 2026-12-06, after the models they replaced (8.6 and 7.8 CPU-min). Not measured here: lecture 04 (an estimate), lectures 07 and 08
 # (benchmarks/RESULTS.md, 2026-12-01: FCN 7.9 + U-Net 15.0 + LR-ASPP 2.5 min; one-stage 3.2 + Faster R-CNN 4.4 +
-# Mask R-CNN 6.8 min); MAE 1.4 CPU-min (RESULTS.md, bench_module12, 2026-12-06); SimCLR 9.9 CPU-min
-# (issue 33's recipe, 1,200 steps; 32 min wall at load 5.7 to 9, bench_module12, 2026-12-06); DINO 6.8 CPU-min (issue 33:
+# Mask R-CNN 6.8 min); MAE 1.4 CPU-min (RESULTS.md, bench_module12, 2026-12-06); SimCLR 17.4 CPU-min
+# (issue 33's recipe, width 24, 1,800 steps; 8.8 min wall with 2 threads on the idle machine, 2026-12-07: one thread
+# needs about its CPU time); DINO 6.8 CPU-min (issue 33:
 # 600 steps without colour changes, 24.0 min wall at load 7, 2026-12-06).
 # A fresh-machine run (empty cache, `cvcourse prepare 11`, full mode, nice 5, 2026-12-06, load 6-9 falling to 3) measured
 # CPU-min: digits judge 0.71, digits diffusion 6.76, toy CLIP 2.08, text-to-image 13.9, backbone 6.7 (4.0 before, same
@@ -166,7 +167,7 @@ MODELS: dict[str, CachedModel | LectureModels] = {model.name: model for model in
     _library_model("captions_shape_judge", "the shape judge of the text-to-image samples", 0.7,
                    "latent_diffusion", "_build_shape_judge", "_train_shape_judge", "shape_judge_config",
                    "load_shape_judge"),
-    _library_model("simclr_shapes", "the SimCLR encoder (self-supervised, shapes)", 9.9,
+    _library_model("simclr_shapes", "the SimCLR encoder (self-supervised, shapes)", 17.4,
                    "selfsup", "build_simclr", "train_simclr", "simclr_config", "load_simclr"),
     _library_model("dino_shapes", "the DINO ViT (self-supervised, shapes)", 6.8,
                    "selfsup", "build_dino", "train_dino", "dino_config", "load_dino"),

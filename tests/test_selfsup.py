@@ -13,6 +13,7 @@ from cvcourse_utils.selfsup import (
     augment_batch,
     build_dino,
     build_mae,
+    build_simclr,
     cls_attention,
     collapsed_dino_config,
     colour_jitter,
@@ -217,3 +218,7 @@ def test_supervised_baseline_trains_and_rejects_bad_input():
     assert model(x).shape == (10, 5) and not model.training
     with pytest.raises(ValueError, match="as many labels"):
         train_supervised(x, y[:4], steps=1)
+    # fine-tuning a wider encoder than ``width``: the linear layer takes the encoder's own feature count
+    wider = build_simclr({**simclr_config(), "width": 24}).encoder
+    tuned = train_supervised(x, y, encoder=wider, steps=2, batch_size=5, progress=False)
+    assert tuned[1].in_features == 96 and tuned(x).shape == (10, 5)
